@@ -1,0 +1,99 @@
+"""Symbol paths: the unit of dependency tracking.
+
+A cell does not merely read ``d``; it may read ``d["a"]`` or ``s.value``.
+Tracking paths instead of bare names lets the runtime leave a cell alone
+when an upstream cell touched a sibling key (``d["b"]``), which is the
+precision users notice most in dashboards built around one config dict.
+
+Two paths *overlap* when one is a prefix of the other: writing ``d`` touches
+readers of ``d["a"]`` (the whole object was replaced), writing ``d["a"]``
+touches readers of ``d`` (part of what they read changed), but ``d["a"]``
+and ``d["b"]`` are independent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+Key = Union[str, int, float, bool, bytes, None, tuple]
+
+
+@dataclass(frozen=True, slots=True)
+class Attr:
+    """An attribute step: ``.name``."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return f".{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A constant-subscript step: ``[key]`` where ``key`` is a literal."""
+
+    key: Key
+
+    def __str__(self) -> str:
+        return f"[{self.key!r}]"
+
+
+Step = Union[Attr, Item]
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolPath:
+    """A global name followed by attribute and constant-subscript steps."""
+
+    root: str
+    steps: tuple[Step, ...] = ()
+
+    @classmethod
+    def of(cls, root: str, *steps: Step | str | Key) -> SymbolPath:
+        """Build a path; bare strings after the root become attributes.
+
+        ``SymbolPath.of("d", Item("a"))`` is ``d['a']``;
+        ``SymbolPath.of("s", "value")`` is ``s.value``.
+        """
+        out: list[Step] = []
+        for step in steps:
+            if isinstance(step, (Attr, Item)):
+                out.append(step)
+            elif isinstance(step, str):
+                out.append(Attr(step))
+            else:
+                out.append(Item(step))
+        return cls(root, tuple(out))
+
+    def child(self, step: Step) -> SymbolPath:
+        return SymbolPath(self.root, (*self.steps, step))
+
+    def parent(self) -> SymbolPath | None:
+        if not self.steps:
+            return None
+        return SymbolPath(self.root, self.steps[:-1])
+
+    def is_prefix_of(self, other: SymbolPath) -> bool:
+        """True when ``self`` covers ``other`` (equal paths included)."""
+        n = len(self.steps)
+        return (
+            self.root == other.root
+            and n <= len(other.steps)
+            and other.steps[:n] == self.steps
+        )
+
+    def overlaps(self, other: SymbolPath) -> bool:
+        """True when a write of one may change what a read of the other sees."""
+        return self.is_prefix_of(other) or other.is_prefix_of(self)
+
+    def __str__(self) -> str:
+        return self.root + "".join(str(s) for s in self.steps)
+
+    def __repr__(self) -> str:
+        return f"<{self}>"
+
+
+def name(root: str) -> SymbolPath:
+    """Shorthand for a bare-name path."""
+    return SymbolPath(root)
