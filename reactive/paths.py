@@ -14,9 +14,9 @@ and ``d["b"]`` are independent.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
+from typing import TypeAlias
 
-Key = Union[str, int, float, bool, bytes, None, tuple]
+Key: TypeAlias = str | int | float | bool | bytes | tuple | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,7 @@ class Item:
         return f"[{self.key!r}]"
 
 
-Step = Union[Attr, Item]
+Step: TypeAlias = Attr | Item
 
 
 @dataclass(frozen=True, slots=True)
