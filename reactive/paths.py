@@ -77,11 +77,7 @@ class SymbolPath:
     def is_prefix_of(self, other: SymbolPath) -> bool:
         """True when ``self`` covers ``other`` (equal paths included)."""
         n = len(self.steps)
-        return (
-            self.root == other.root
-            and n <= len(other.steps)
-            and other.steps[:n] == self.steps
-        )
+        return self.root == other.root and n <= len(other.steps) and other.steps[:n] == self.steps
 
     def overlaps(self, other: SymbolPath) -> bool:
         """True when a write of one may change what a read of the other sees."""

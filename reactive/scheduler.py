@@ -1,0 +1,535 @@
+"""The scheduler: turns events into batches of cell runs (DESIGN.md §4).
+
+Policy lives here; the graph only answers questions.  The rules:
+
+* **Leading edge** -- an event that arrives while idle starts work at once.
+* **Coalescing** -- pending events are kept one per source (latest value
+  wins) and cells to run are a set, so a flood of any size costs memory in
+  proportion to the number of *distinct* sources and cells, never events.
+* **Supersession** -- events are drained between cells.  When new events
+  arrive mid-batch the batch is closed and a new one planned from the merged
+  work, so a cell that had not started yet runs once, on the newest inputs;
+  a cell never starts on inputs that were already superseded.
+* **Consistency** -- source values are *applied* (``SourceChanged.apply``)
+  only between cells, so a cell sees one value of each source for its whole
+  run even when changes arrive on other threads.
+* **Debounce / throttle** -- a source may ask for a quiet period before its
+  change is taken; a cell may cap how often it starts.  Both default off
+  because latency is what dashboards are judged on.
+* **Errors** -- a failing cell's descendants are marked stale and dropped
+  from the batch (never run on half-updated inputs); unrelated cells still
+  run, and the scheduler keeps serving.
+* **Interrupt** -- stops the batch, not the scheduler: the rest is left stale.
+
+Runs are serialised with the host's own executions through one lock, because
+interpreter state (execution count, display hooks, the last traceback) is
+global.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import anyio
+from anyio.abc import TaskStatus
+
+from .analysis import Transform, analyze
+from .events import (
+    CellRan,
+    ConfigChanged,
+    Event,
+    Interrupt,
+    Outcome,
+    RunReason,
+    RunResult,
+    SourceChanged,
+)
+from .graph import Cell, CellStatus, CycleError, Graph, Source
+from .trace import BatchTrace, RunRecord, TraceLog
+
+log = logging.getLogger("reactive")
+
+#: ``_step`` result meaning "did something, call again" (distinct from any delay)
+_RAN = -1.0
+
+
+class Executor(Protocol):
+    """What a host provides: run one cell, report what changed.
+
+    A host may also offer ``inputs_unchanged(cell, inputs) -> bool``: the
+    scheduler then skips a cell queued only because an upstream cell changed
+    when every path it reads still has the value it saw last time (an
+    upstream rebuilt ``d`` but ``d["a"]`` kept its value).
+    """
+
+    async def run(self, cell: Cell, why: RunReason) -> RunResult: ...
+
+
+class UpstreamFailed(RuntimeError):
+    """A cell the user ran could not run because an upstream cell failed."""
+
+    def __init__(self, cell_id: str, failed: str, error: str | None):
+        self.cell_id, self.failed, self.error = cell_id, failed, error
+        super().__init__(f"not run: upstream cell {failed} failed ({error or 'error'})")
+
+
+class Scheduler:
+    """One per kernel: owns the work set and runs it on the host's loop."""
+
+    def __init__(
+        self,
+        graph: Graph,
+        executor: Executor,
+        *,
+        transform: Transform | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        on_batch: Callable[[BatchTrace], None] | None = None,
+    ) -> None:
+        self.graph = graph
+        self.executor = executor
+        self.transform = transform
+        self.clock = clock
+        self.on_batch = on_batch
+        self.trace = TraceLog()
+        self.lock = anyio.Lock()
+        # inbox: touched from any thread under _mutex; everything else is loop-only
+        self._mutex = threading.Lock()
+        self._sources: dict[Source, tuple[SourceChanged, float]] = {}
+        self._others: list[Event] = []
+        self._debounce: dict[Source | None, float] = {}
+        self._throttle: dict[str, float] = {}
+        self._last_start: dict[str, float] = {}
+        self._work: dict[str, tuple[str, str]] = {}  # cell id -> (kind, detail)
+        self._rebound: dict[str, set[str]] = {}  # per batch: writers re-run for a reader
+        self._batch: BatchTrace | None = None
+        self._batch_ids = 0
+        self._wakeup = anyio.Event()
+        self._idle_event = anyio.Event()
+        self._busy = False
+        self._threadsafe: Callable[[Callable[[], Any]], Any] | None = None
+        self._loop_thread: int | None = None
+        self._serving = False
+        self.stats = {"events": 0, "coalesced": 0, "runs": 0, "batches": 0}
+
+    # ------------------------------------------------------------ settings
+    def set_debounce(self, seconds: float, source: Source | None = None) -> None:
+        """Hold changes of ``source`` (all sources if None) until quiet for ``seconds``."""
+        if not isinstance(seconds, (int, float)) or seconds < 0 or seconds != seconds:
+            raise ValueError(f"debounce must be a number of seconds >= 0, got {seconds!r}")
+        if seconds == 0:
+            self._debounce.pop(source, None)
+        else:
+            self._debounce[source] = float(seconds)
+
+    def set_throttle(self, cell_id: str, hz: float | None) -> None:
+        """Start ``cell_id`` at most ``hz`` times a second (None or 0: no cap)."""
+        if hz is None or hz == 0:
+            self._throttle.pop(cell_id, None)
+            return
+        if not isinstance(hz, (int, float)) or hz < 0 or hz != hz:
+            raise ValueError(f"throttle must be a positive rate in Hz, got {hz!r}")
+        self._throttle[cell_id] = 1.0 / float(hz)
+
+    # -------------------------------------------------------------- inbox
+    def submit(self, event: Event) -> None:
+        """Hand an event to the scheduler.  Safe from any thread; never blocks."""
+        now = self.clock()
+        with self._mutex:
+            self.stats["events"] += 1
+            if isinstance(event, SourceChanged):
+                if event.source in self._sources:
+                    self.stats["coalesced"] += 1
+                delay = self._debounce.get(event.source, self._debounce.get(None, 0.0))
+                self._sources[event.source] = (event, now + delay)
+            else:
+                self._others.append(event)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._loop_thread is None or threading.get_ident() == self._loop_thread:
+            self._wakeup.set()
+        elif self._threadsafe is not None:
+            self._threadsafe(self._wakeup.set)
+
+    def _drain(self) -> tuple[list[SourceChanged], list[Event], float | None]:
+        """Take due source changes and all other events; report the next due time."""
+        now = self.clock()
+        due: list[SourceChanged] = []
+        next_due: float | None = None
+        with self._mutex:
+            for src, (ev, at) in list(self._sources.items()):
+                if at <= now:
+                    due.append(ev)
+                    del self._sources[src]
+                else:
+                    next_due = at if next_due is None else min(next_due, at)
+            others, self._others = self._others, []
+        return due, others, next_due
+
+    # ------------------------------------------------------------ serving
+    async def serve(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run forever on the current loop; cancel the enclosing scope to stop."""
+        self._bind_loop()
+        self._serving = True
+        task_status.started()
+        try:
+            while True:
+                delay = await self._pump()
+                if delay is None:
+                    if self.idle:
+                        self._idle_event.set()
+                    await self._wakeup.wait()
+                else:
+                    with anyio.move_on_after(delay):
+                        await self._wakeup.wait()
+                self._wakeup = anyio.Event()
+        finally:
+            self._serving = False
+            self._close_batch("cancelled")
+
+    def _bind_loop(self) -> None:
+        self._loop_thread = threading.get_ident()
+        try:
+            self._threadsafe = asyncio.get_running_loop().call_soon_threadsafe
+        except RuntimeError:  # pragma: no cover - trio; the kernel runs asyncio
+            import trio
+
+            self._threadsafe = trio.lowlevel.current_trio_token().run_sync_soon
+
+    @property
+    def idle(self) -> bool:
+        """No event pending (debounced ones included), nothing queued or running."""
+        with self._mutex:
+            busy = self._sources or self._others or self._work or self._busy
+        return not busy and self._batch is None
+
+    async def quiescent(self, timeout: float | None = None) -> None:
+        """Wait until :attr:`idle` (the serving loop signals it; no polling)."""
+        with anyio.fail_after(timeout):
+            while not self.idle:
+                if self._idle_event.is_set():
+                    self._idle_event = anyio.Event()
+                await self._idle_event.wait()
+
+    async def _pump(self) -> float | None:
+        """Run work until none is runnable; return seconds until the next due item."""
+        while True:
+            async with self.lock:
+                self._busy = True
+                try:
+                    wait = await self._step()
+                finally:
+                    self._busy = False
+            if wait is _RAN:
+                continue
+            return wait
+
+    async def _step(self) -> float | None:
+        """Take events, then run the first runnable cell.  Called under the lock.
+
+        Returns ``_RAN`` when it ran (or skipped) a cell and should be called
+        again, ``None`` when there is nothing to do (the batch is closed), or
+        a delay when the next cell is throttled or a debounced change is not
+        due yet.
+        """
+        self._absorb()
+        if not self._work:
+            self._close_batch("ok")
+            with self._mutex:
+                nd = min((at for _, at in self._sources.values()), default=None)
+            return None if nd is None else max(1e-4, nd - self.clock())
+        try:
+            cid = min(self._work, key=self.graph.order_key)
+        except CycleError as err:
+            self._fail_cycle(err)
+            return _RAN
+        rebind = self.graph.misbound(cid) - self._rebound.get(cid, set())
+        if rebind:
+            # run the right writers first; guard against asking twice per batch
+            self._rebound.setdefault(cid, set()).update(rebind)
+            for w in rebind:
+                self._enqueue(w, "restore", f"cell {cid} reads what it wrote, since overwritten")
+            return _RAN
+        gap = self._throttle.get(cid)
+        if gap is not None:
+            ready_at = self._last_start.get(cid, float("-inf")) + gap
+            if ready_at > self.clock():
+                return max(1e-4, ready_at - self.clock())
+        kind, detail = self._work.pop(cid)
+        why = RunReason(kind, detail, self._batch_id(), self.graph.refs(cid))
+        if (
+            kind == "dependency"
+            and self.graph.holds(cid)
+            and self._inputs_unchanged(cid, why.inputs)
+        ):
+            self._skip(cid, why)
+            return _RAN
+        await self._run(cid, why)
+        return _RAN
+
+    def _inputs_unchanged(self, cid: str, inputs: frozenset) -> bool:  # type: ignore[type-arg]
+        check = getattr(self.executor, "inputs_unchanged", None)
+        if check is None:
+            return False
+        try:
+            return bool(check(self.graph.cells[cid], inputs))
+        except Exception:  # when in doubt, run
+            log.exception("reactive: inputs_unchanged failed on %s", cid)
+            return False
+
+    def _skip(self, cid: str, why: RunReason) -> None:
+        record = RunRecord(cid, f"{why} -- inputs unchanged", self.clock(), 0.0, "skipped")
+        if self._batch is None:
+            self._new_batch([])
+        assert self._batch is not None
+        self._batch.runs.append(record)
+        self.trace.record_run(record)
+        self.graph.cells[cid].status = CellStatus.FRESH
+
+    def _absorb(self) -> None:
+        """Drain the inbox into the work set; new events start a new batch."""
+        due, others, _ = self._drain()
+        if not due and not others:
+            return
+        labels = [f"{ev.source}={_short(ev.value)}" for ev in due]
+        labels += [_label(ev) for ev in others]
+        self._new_batch(labels)
+        for ev in others:
+            if isinstance(ev, Interrupt):
+                self._interrupt(ev.reason)
+            elif isinstance(ev, ConfigChanged):
+                ev.apply()
+            elif isinstance(ev, CellRan):
+                self._propagate(ev.cell_id, ev.result, by="user")
+        for ev in due:
+            if ev.apply is not None:
+                try:
+                    ev.apply()
+                except Exception as exc:  # a bad value must not stop the runtime
+                    log.warning("reactive: could not apply %s: %s", ev.source, exc)
+                    continue
+            for cid in self.graph.readers_of_source(ev.source):
+                self._enqueue(cid, "source", f"reads {ev.source} (now {_short(ev.value)})")
+
+    def _enqueue(self, cid: str, kind: str, detail: str) -> None:
+        cell = self.graph.cells.get(cid)
+        if cell is None:
+            return
+        self._work[cid] = (kind, detail)
+        cell.status = CellStatus.QUEUED
+
+    # ------------------------------------------------------------ batches
+    def _batch_id(self) -> int:
+        return self._batch.id if self._batch else 0
+
+    def _new_batch(self, events: list[str]) -> None:
+        if self._batch is not None and self._batch.runs:
+            self._close_batch("superseded" if self._work else "ok")
+        if self._batch is None:
+            self._batch_ids += 1
+            self.stats["batches"] += 1
+            self._batch = BatchTrace(self._batch_ids, self.clock())
+        self._batch.events.extend(events)
+
+    def _close_batch(self, outcome: str) -> None:
+        self._rebound.clear()
+        batch, self._batch = self._batch, None
+        if batch is None:
+            return
+        batch.ended = self.clock()
+        if batch.outcome == "running":
+            batch.outcome = outcome
+        self.trace.add(batch)
+        if self.on_batch is not None:
+            try:
+                self.on_batch(batch)
+            except Exception:  # a broken trace printer must not stop the runtime
+                log.exception("reactive: trace callback failed")
+
+    # -------------------------------------------------------------- runs
+    async def _run(self, cid: str, why: RunReason) -> RunResult:
+        cell = self.graph.cells[cid]
+        started = self.clock()
+        self._last_start[cid] = started
+        record = RunRecord(cid, str(why), started)
+        if self._batch is None:
+            self._new_batch([])
+        assert self._batch is not None
+        self._batch.runs.append(record)
+        cell.status = CellStatus.RUNNING
+        self.stats["runs"] += 1
+        try:
+            result = await self.executor.run(cell, why)
+        except KeyboardInterrupt:
+            result = RunResult(Outcome.INTERRUPTED, error="KeyboardInterrupt")
+        except Exception as exc:  # host bug: contain it, keep serving
+            log.exception("reactive: executor failed on cell %s", cid)
+            result = RunResult(Outcome.ERROR, error=f"{type(exc).__name__}: {exc}")
+        record.duration = self.clock() - started
+        record.outcome = result.outcome.value
+        self.trace.record_run(record)
+        self._propagate(cid, result, by=why.kind)
+        return result
+
+    def _propagate(self, cid: str, result: RunResult, *, by: str) -> None:
+        """Update statuses and the work set after ``cid`` ran."""
+        cell = self.graph.cells.get(cid)
+        if cell is None:
+            return
+        self._work.pop(cid, None)
+        if result.outcome is not Outcome.INTERRUPTED:
+            self.graph.note_ran(cid)
+        if result.sources_read is not None:
+            self.graph.set_sources(cid, result.sources_read, result.sources_written)
+        cell.run_count += 1
+        if result.outcome is Outcome.INTERRUPTED:
+            cell.status = CellStatus.STALE
+            self._interrupt(f"cell {cid} interrupted", also=(cid,))
+            return
+        if not result.ok:
+            cell.status = CellStatus.ERRORED
+            doomed = self.graph.descendants([cid])
+            for d in doomed:
+                self._work.pop(d, None)
+            self.graph.mark_stale(doomed)
+            if self._batch is not None:
+                self._batch.left_stale.extend(d for d in doomed if d not in self._batch.left_stale)
+                self._batch.outcome = "error"
+            return
+        cell.status = (
+            CellStatus.MEMO_HIT if result.outcome is Outcome.MEMO_HIT else CellStatus.FRESH
+        )
+        label = cell.first_line[:40]
+        for child in self.graph.children(cid, result.changed):
+            self._enqueue(child, "dependency", f"reads what cell {cid} ({label}) changed")
+        for src in result.sources_written:
+            for reader in self.graph.readers_of_source(src):
+                if reader != cid:
+                    self._enqueue(reader, "source", f"cell {cid} set {src}")
+
+    def _interrupt(self, reason: str, *, also: tuple[str, ...] = ()) -> None:
+        """Leave queued cells and everything downstream of them stale."""
+        left = {*self._work, *also}
+        stale = self.graph.sort(left | set(self.graph.descendants(left)))
+        self._work.clear()
+        self.graph.mark_stale(stale)
+        if self._batch is not None:
+            self._batch.left_stale.extend(stale)
+            self._batch.outcome = "interrupted"
+            self._batch.events.append(reason)
+        self._close_batch("interrupted")
+
+    def _fail_cycle(self, err: CycleError) -> None:
+        cycle = set(err.cells)
+        for cid in list(self._work):
+            if cid in cycle:
+                self._work.pop(cid)
+                self.graph.cells[cid].status = CellStatus.ERRORED
+        if self._batch is not None:
+            self._batch.events.append(str(err))
+            self._batch.outcome = "error"
+        log.warning("reactive: %s", err)
+        # what remains is outside the cycle; order it by position instead
+        if self._work:
+            rest = dict(self._work)
+            self._work.clear()
+            self.graph.mark_stale(rest)
+
+    # ----------------------------------------------------------- the user
+    async def user_run(
+        self,
+        cell_id: str,
+        source: str,
+        run_self: Callable[[], Awaitable[RunResult]],
+        *,
+        position: float | None = None,
+        upstream: bool = True,
+    ) -> RunResult:
+        """The user executed ``cell_id``: run stale upstream cells, then the cell.
+
+        Its downstream is queued for the serving loop, so the user's request
+        finishes as soon as the cell itself does.  Raises
+        :class:`UpstreamFailed` (without running the cell) when an
+        out-of-sync upstream cell fails.
+        """
+        async with self.lock:
+            self._absorb()
+            self.graph.upsert(cell_id, source, analyze(source, self.transform), position)
+            if upstream:
+                for up in self._upstream_plan(cell_id):
+                    res = await self._run(
+                        up, RunReason("upstream", f"cell {cell_id} reads it", self._batch_id())
+                    )
+                    if not res.ok:
+                        self.graph.cells[cell_id].status = CellStatus.STALE
+                        raise UpstreamFailed(cell_id, up, res.error)
+            self._work.pop(cell_id, None)
+            self._new_batch([f"run {cell_id}"])
+            started = self.clock()
+            record = RunRecord(cell_id, "user: executed by the user", started)
+            assert self._batch is not None
+            self._batch.runs.append(record)
+            self.graph.cells[cell_id].status = CellStatus.RUNNING
+            try:
+                result = await run_self()
+            except KeyboardInterrupt:
+                result = RunResult(Outcome.INTERRUPTED, error="KeyboardInterrupt")
+            record.duration = self.clock() - started
+            record.outcome = result.outcome.value
+            self.trace.record_run(record)
+            self.stats["runs"] += 1
+            self._propagate(cell_id, result, by="user")
+            if not self._work:
+                self._close_batch("ok" if result.ok else "error")
+        self._wake()
+        return result
+
+    def _upstream_plan(self, cell_id: str) -> list[str]:
+        """Stale ancestors plus writers whose values were overwritten since."""
+        need = set(self.graph.stale_upstream(cell_id))
+        frontier = [cell_id, *need]
+        seen: set[str] = set()
+        while frontier:
+            cid = frontier.pop()
+            if cid in seen:
+                continue
+            seen.add(cid)
+            for w in self.graph.misbound(cid):
+                if w not in need and w != cell_id:
+                    need.add(w)
+                    frontier.append(w)
+        return self.graph.sort(need)
+
+    def remove_cell(self, cell_id: str) -> None:
+        """The frontend deleted a cell: forget it and stop planning it."""
+        self._work.pop(cell_id, None)
+        self.graph.remove(cell_id)
+        self.trace.forget(cell_id)
+
+    @property
+    def pending(self) -> list[str]:
+        """Queued cells in run order (for status displays)."""
+        return self.graph.sort(self._work)
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _label(ev: Event) -> str:
+    if isinstance(ev, CellRan):
+        return f"ran {ev.cell_id}"
+    if isinstance(ev, Interrupt):
+        return "interrupt"
+    if isinstance(ev, ConfigChanged):
+        return f"config: {ev.what}"
+    return type(ev).__name__
