@@ -1,0 +1,1 @@
+"""Benchmarks: measured side by side with a baseline in the same run."""

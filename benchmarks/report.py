@@ -1,0 +1,63 @@
+"""Tables and the benchmarks README: each suite owns one dated section."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import re
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+
+README = Path(__file__).with_name("README.md")
+HEADER = """# Benchmarks
+
+Run with `./run bench` (all suites) or `./run bench core`. Every figure is a
+median (p95 where given) over repeated runs on the machine named in its
+section, with a baseline measured in the same run so ratios stay meaningful
+on a noisy machine. Sections are rewritten by the suite that owns them.
+"""
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+def write_section(name: str, body: str) -> None:
+    text = README.read_text() if README.exists() else HEADER
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    section = (
+        f"<!-- {name}:start -->\n## {name}\n\n_{stamp} on {machine()}_\n\n"
+        f"{body}\n<!-- {name}:end -->"
+    )
+    pattern = re.compile(rf"<!-- {name}:start -->.*?<!-- {name}:end -->", re.S)
+    text = (
+        pattern.sub(lambda _: section, text)
+        if pattern.search(text)
+        else text.rstrip() + "\n\n" + section + "\n"
+    )
+    README.write_text(text)
