@@ -7,3 +7,16 @@ kernels or widgets; hosts plug in through an executor, sinks and sources.
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+
+def load_ipython_extension(ip: object) -> None:
+    """``%load_ext reactive``: the kernel adapter lives in ``reactive.integrations``."""
+    from .integrations.ipykernel import load_ipython_extension as load
+
+    load(ip)
+
+
+def unload_ipython_extension(ip: object) -> None:
+    from .integrations.ipykernel import unload_ipython_extension as unload
+
+    unload(ip)
