@@ -16,6 +16,7 @@ import builtins
 import re
 import string
 import textwrap
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -127,6 +128,7 @@ _TEXT_MAGICS = _SCRIPT_MAGICS | {
 _NO_EXPAND = frozenset({"time", "timeit", "prun", "debug", "pinfo", "pinfo2", "psearch"})
 
 # ------------------------------------------------------- IPython syntax -> Python
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 _HELP_END = re.compile(r"(%{0,2}(?!\d)[\w*]+(\.(?!\d)[\w*]+|\[-?[0-9]+\])*)(\?\??)$")
 
 
@@ -183,10 +185,11 @@ def _assignment_end(line: str) -> int | None:
         if c in "\"'":
             quote = c
         depth += (c in "([{") - (c in ")]}" and depth > 0)
-        plain = line[i + 1 : i + 2] != "=" and (i == 0 or line[i - 1] not in "=!<>+-*/%&|^@:~")
-        if c == "=" and not depth and plain:
+        if c == "=" and line[i + 1 : i + 2] == "=":
+            i += 1  # ``==``
+        elif c == "=" and not depth and (i == 0 or line[i - 1] not in "=!<>+-*/%&|^@:~"):
             return i + 1
-        i += 2 if c == "=" else 1
+        i += 1
     return None
 
 
@@ -232,10 +235,12 @@ def ipython_to_python(source: str) -> str:
     The core may not import IPython, yet must read magics the same way
     whether or not a kernel supplies ``shell.transform_cell``.
     """
-    lines = (source if source.endswith("\n") else source + "\n").splitlines(keepends=True)
+    # Only what Python calls a line break: ``str.splitlines`` would also split
+    # inside a string at ``\x0c`` or ``\u2028``.
+    lines = _LINE.findall(source if source.endswith("\n") else source + "\n")
     while lines and not lines[0].strip():
         lines.pop(0)
-    lines = textwrap.dedent("".join(lines)).splitlines(keepends=True)
+    lines = _LINE.findall(textwrap.dedent("".join(lines)))
     if lines and lines[0].startswith("%%") and not re.match(r"%%\w+\?", lines[0]):
         name, _, first = lines[0][2:].rstrip().partition(" ")
         return f"get_ipython().run_cell_magic({name!r}, {first!r}, {''.join(lines[1:])!r})\n"
@@ -260,8 +265,12 @@ def ipython_to_python(source: str) -> str:
 
 
 def _parse(code: str) -> ast.Module:
+    """Parse as the kernel will; its warnings (``invalid escape sequence``) are
+    the kernel's to show when the cell runs, and must not turn into errors here."""
     flags = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
-    return compile(code, "<cell>", "exec", flags=flags, dont_inherit=True)  # type: ignore[no-any-return]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return compile(code, "<cell>", "exec", flags=flags, dont_inherit=True)  # type: ignore[no-any-return]
 
 
 def _options(line: str, valued: Iterable[str]) -> tuple[dict[str, str], str]:
@@ -459,6 +468,9 @@ class _CellVisitor(ast.NodeVisitor):
         bound, steps = self.scopes[0].bound, path.steps
         return any(SymbolPath(path.root, steps[:n]) in bound for n in range(len(steps) + 1))
 
+    def builtin(self, name: str) -> bool:
+        return name in _NOT_REFS and SymbolPath(name) not in self.defs
+
     def anonymous(self) -> bool:
         """In a lambda (or ``%timeit``) owned by no cell-level name.  It counts as
         called where it appears, since it usually is (``df.apply(lambda r: r * k)``);
@@ -478,7 +490,7 @@ class _CellVisitor(ast.NodeVisitor):
 
     def read(self, path: SymbolPath) -> None:
         root = path.root
-        if not self.is_global(root) or (root in _NOT_REFS and SymbolPath(root) not in self.defs):
+        if not self.is_global(root) or self.builtin(root):
             return
         if self.owner is not None:
             self.owner.reads.add(path)
@@ -489,7 +501,7 @@ class _CellVisitor(ast.NodeVisitor):
             self.refs.update(p for p in self.closure(root).reads if not self.covered(p))
 
     def call(self, name: str) -> None:
-        if not self.is_global(name) or name in _NOT_REFS:
+        if not self.is_global(name) or self.builtin(name):
             return
         if self.owner is not None:
             self.owner.calls.add(name)
@@ -517,7 +529,7 @@ class _CellVisitor(ast.NodeVisitor):
 
     def mutate(self, path: SymbolPath, receiver: SymbolPath | None, bind: bool) -> None:
         """A write into an existing object: ``obj.a = 1``, ``lst.append(x)``."""
-        if not self.is_global(path.root) or path.root in _NOT_REFS or self.anonymous():
+        if not self.is_global(path.root) or self.builtin(path.root) or self.anonymous():
             return
         if self.owner is not None:
             self.owner.writes.add(path)
@@ -570,11 +582,11 @@ class _CellVisitor(ast.NodeVisitor):
 
     def visit_Assign(self, node: ast.Assign | ast.AnnAssign) -> None:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        if isinstance(node.value, ast.Lambda) and all(isinstance(t, ast.Name) for t in targets):
-            self.lambda_names = [t.id for t in targets]  # type: ignore[attr-defined]
         if isinstance(node, ast.AnnAssign) and self.scopes[-1].kind != "function":
             self.visit(node.annotation)
         if node.value is not None:
+            if isinstance(node.value, ast.Lambda) and all(isinstance(t, ast.Name) for t in targets):
+                self.lambda_names = [t.id for t in targets]  # type: ignore[attr-defined]
             self.visit(node.value)
             self.walk(targets)
 
@@ -591,12 +603,13 @@ class _CellVisitor(ast.NodeVisitor):
 
     def delete(self, node: ast.expr) -> None:
         """``del x`` writes ``x`` and needs it to exist, so it is a ref too."""
-        path, exact, computed, _ = _chain(node)
-        self.walk(computed)
         if isinstance(node, (ast.Tuple, ast.List)):
             for elt in node.elts:
                 self.delete(elt)
-        elif path is None:
+            return
+        path, exact, computed, _ = _chain(node)
+        self.walk(computed)
+        if path is None:
             self.target(node)
         else:
             self.read(path)
@@ -737,7 +750,8 @@ class _CellVisitor(ast.NodeVisitor):
     ) -> None:
         gens = node.generators
         self.visit(gens[0].iter)  # the only part evaluated in the enclosing scope
-        names = {n.id for g in gens for n in ast.walk(g.target) if isinstance(n, ast.Name)}
+        stored = (n for g in gens for n in ast.walk(g.target) if isinstance(n, ast.Name))
+        names = {n.id for n in stored if isinstance(n.ctx, ast.Store)}
         self.scopes.append(_Scope("comprehension", locals=names))
         try:
             for i, gen in enumerate(gens):

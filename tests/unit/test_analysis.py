@@ -747,6 +747,20 @@ def test_percent_inside_brackets_and_strings_is_not_a_magic() -> None:
     assert a.conservative is None
 
 
+def test_only_python_line_breaks_split_lines() -> None:
+    # ``str.splitlines`` would cut this string at the form feed and see a magic.
+    a = analyze('x = "a\x0c%run b"')
+    assert a.defs == names("x")
+    assert a.conservative is None
+
+
+def test_keyword_equals_do_not_hide_a_shell_assignment() -> None:
+    assert ipython_to_python("f(a='x', b = 1)\nz = !ls") == (
+        "f(a='x', b = 1)\nz = get_ipython().getoutput('ls')\n"
+    )
+    assert analyze("y[g(k='=')] = !ls").defs == names("y")
+
+
 def test_magic_called_explicitly_through_get_ipython() -> None:
     a = analyze("get_ipython().run_line_magic('time', 'y = f(q)')")
     assert a.defs == names("y")
@@ -867,6 +881,13 @@ def test_transform_returning_non_string() -> None:
 )  # fmt: skip
 def test_odd_input_never_raises(src: str) -> None:
     assert isinstance(analyze(src), CellAnalysis)
+
+
+@pytest.mark.filterwarnings("error")
+def test_compiler_warnings_are_not_errors() -> None:
+    a = analyze("p = '\\d+'\nassert (x, 'msg')")
+    assert a.error is None
+    assert a.defs == names("p")
 
 
 def test_empty_and_comment_cells_are_empty() -> None:
