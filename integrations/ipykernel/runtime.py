@@ -1,15 +1,335 @@
-"""STUB: the runtime that lives in a kernel (being written)."""
+"""The runtime that lives in a kernel: wiring, not policy.
+
+``%load_ext reactive`` (or the "Python 3 (reactive)" kernelspec) builds one
+:class:`Runtime`.  It wraps ipykernel's ``do_execute`` so every user
+execution goes through the scheduler (stale upstream first, the cell, then
+its downstream queued), starts the scheduler on the kernel's own event loop,
+and turns the frontend's interrupt into an ``Interrupt`` event.  Everything
+is undone by ``%unload_ext reactive``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import contextlib
+import hashlib
+import logging
+import threading
+from typing import Any, ClassVar
+
+from reactive.config import Reactive
+from reactive.events import Interrupt, Outcome, RunResult
+from reactive.graph import CellStatus, Graph
+from reactive.scheduler import Scheduler, UpstreamFailed
+from reactive.trace import BatchTrace
+
+from .executor import KernelExecutor, fingerprints
+from .notebook_order import NotebookOrder
+from .slots import Slots
+
+log = logging.getLogger("reactive")
 
 
 class Runtime:
+    """One per kernel; reachable as ``Runtime.current``."""
+
+    current: ClassVar[Runtime | None] = None
+
+    # ----------------------------------------------------------- lifecycle
     @classmethod
-    def install(cls, ip: Any) -> None:
-        ip.user_ns.setdefault("__reactive_loaded__", True)
+    def install(cls, shell: Any) -> Runtime:
+        if cls.current is not None and cls.current.shell is shell:
+            return cls.current
+        rt = cls(shell)
+        rt.start()
+        cls.current = rt
+        return rt
 
     @classmethod
-    def uninstall(cls, ip: Any) -> None:
-        ip.user_ns.pop("__reactive_loaded__", None)
+    def uninstall(cls, shell: Any) -> None:
+        rt = cls.current
+        if rt is not None and rt.shell is shell:
+            rt.stop()
+            cls.current = None
+
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self.kernel = getattr(shell, "kernel", None)
+        self.config = Reactive(parent=shell)
+        self.graph = Graph(self.config.direction)
+        self.slots = Slots()
+        self.executor = KernelExecutor(
+            shell, self.slots, stream_interval=self.config.stream_interval_ms / 1000
+        )
+        self.executor.graph_refs = self.graph.refs
+        self.executor.graph_defs = self.graph.defs
+        self.scheduler = Scheduler(
+            self.graph, self.executor, transform=self._transform, on_batch=self._on_batch
+        )
+        self.order = NotebookOrder()
+        self.trace_lines: list[str] = []
+        self.trace_sink: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._saved: dict[str, Any] = {}
+        self._anon: dict[str, str] = {}
+        self.parents: dict[str, dict[str, Any]] = {}
+        self.config.observe(self._config_changed)
+        self._apply_debounce()
+
+    def start(self) -> None:
+        kernel = self.kernel
+        if kernel is not None:
+            self._saved["do_execute"] = kernel.__dict__.get("do_execute")
+            original = kernel.do_execute
+            self._original_do_execute = original
+
+            async def do_execute(*args: Any, **kwargs: Any) -> Any:
+                return await self._do_execute(original, *args, **kwargs)
+
+            kernel.do_execute = do_execute
+            handlers = getattr(kernel, "control_handlers", None)
+            if isinstance(handlers, dict) and "interrupt_request" in handlers:
+                orig_interrupt = handlers["interrupt_request"]
+                self._saved["interrupt_request"] = orig_interrupt
+
+                def interrupt_request(*args: Any, **kwargs: Any) -> Any:
+                    self.scheduler.submit(Interrupt("interrupt requested by the frontend"))
+                    return orig_interrupt(*args, **kwargs)
+
+                handlers["interrupt_request"] = interrupt_request
+        from .magics import ReactiveMagics
+
+        self.magics = ReactiveMagics(self.shell, runtime=self)
+        self.shell.register_magics(self.magics)
+        self.shell.events.register("pre_execute", self._ensure_serving)
+        self._ensure_serving()
+
+    def stop(self) -> None:
+        kernel = self.kernel
+        if kernel is not None:
+            saved = self._saved.get("do_execute")
+            if saved is None:
+                kernel.__dict__.pop("do_execute", None)
+            else:
+                kernel.do_execute = saved
+            if "interrupt_request" in self._saved:
+                kernel.control_handlers["interrupt_request"] = self._saved["interrupt_request"]
+        with contextlib.suppress(ValueError):
+            self.shell.events.unregister("pre_execute", self._ensure_serving)
+        magics = self.shell.magics_manager.magics
+        for kind in ("line", "cell"):
+            for name in ("reactive",):
+                magics[kind].pop(name, None)
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        # slots stay open: they are what the cells show, unloading must not blank them
+        self.slots.forget_all()
+
+    def _ensure_serving(self) -> None:
+        """Start the scheduler on the kernel's loop once one is running.
+
+        Extensions loaded by the kernelspec load before the loop runs, so
+        the first execution (``pre_execute``) starts it instead.
+        """
+        if self._task is not None and not self._task.done():
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if threading.current_thread() is not threading.main_thread():
+            return
+        self._loop = loop
+        self._task = loop.create_task(self.scheduler.serve(), name="reactive-scheduler")
+
+    # -------------------------------------------------------- executions
+    def _transform(self, source: str) -> str:
+        return self.shell.transform_cell(source)
+
+    def cell_key(self, cell_id: str | None, code: str, meta: dict[str, Any] | None) -> str:
+        """The frontend's cell id; without one, a key per distinct source.
+
+        Consoles and older frontends send no ``cellId``: there each distinct
+        source text is one cell, placed by its first execution.
+        """
+        if cell_id:
+            return str(cell_id)
+        merc = (meta or {}).get("mercury") or {}
+        if isinstance(merc, dict) and merc.get("cell_id"):
+            return str(merc["cell_id"])
+        key = self._anon.get(code)
+        if key is None:
+            key = "anon-" + hashlib.sha1(code.encode()).hexdigest()[:12]
+            self._anon[code] = key
+        return key
+
+    def _sync_order(self, meta: dict[str, Any] | None) -> None:
+        for gone in (meta or {}).get("deletedCells") or ():
+            if gone in self.graph:
+                self.scheduler.remove_cell(str(gone))
+                self.slots.drop(str(gone))
+        ids = self.order.cell_ids(self.shell)
+        if ids:
+            self.graph.reorder(ids)
+
+    async def _do_execute(self, original: Any, code: str, silent: bool, *args: Any, **kw: Any):  # type: ignore[no-untyped-def]
+        meta = kw.get("cell_meta") or {}
+        if silent or not code.strip():
+            return await original(code, silent, *args, **kw)
+        self._ensure_serving()
+        cid = self.cell_key(kw.get("cell_id"), code, meta)
+        if self.kernel is not None:
+            parent = self.kernel.get_parent() if hasattr(self.kernel, "get_parent") else None
+            if parent:
+                self.parents[cid] = parent
+        self._sync_order(meta)
+        if self.config.mode != "reactive":
+            return await self._run_normal(original, cid, code, silent, *args, **kw)
+        box: dict[str, Any] = {}
+
+        async def run_self() -> RunResult:
+            return await self._run_user_cell(original, cid, code, silent, box, *args, **kw)
+
+        try:
+            await self.scheduler.user_run(cid, code, run_self, upstream=self.config.upstream)
+        except UpstreamFailed as exc:
+            return self._refuse(cid, exc)
+        except KeyboardInterrupt:
+            return self._error_reply("KeyboardInterrupt", "interrupted before the cell ran")
+        return box["reply"]
+
+    async def _run_user_cell(
+        self,
+        original: Any,
+        cid: str,
+        code: str,
+        silent: bool,
+        box: dict[str, Any],
+        *a: Any,
+        **kw: Any,
+    ) -> RunResult:
+        shell = self.shell
+        defs, refs = self.graph.defs(cid), self.graph.refs(cid)
+        self.executor.record_inputs(cid, refs)
+        before = fingerprints(shell.user_ns, defs)
+        self.slots.show(cid, shell.display_pub.publish)
+        cap = self.executor.capture(cid, stream=True)
+        with cap:
+            reply = await original(code, silent, *a, **kw)
+        self.slots.fill(cid, cap.outputs)
+        box["reply"] = reply
+        sources = self.executor.sources_read(refs)
+        status = reply.get("status") if isinstance(reply, dict) else "ok"
+        if status == "error":
+            if reply.get("ename") == "KeyboardInterrupt":
+                return RunResult(Outcome.INTERRUPTED, error="KeyboardInterrupt")
+            return RunResult(
+                Outcome.ERROR,
+                sources_read=sources,
+                error=f"{reply.get('ename')}: {reply.get('evalue')}",
+            )
+        if status == "aborted":
+            return RunResult(Outcome.INTERRUPTED, error="aborted")
+        return RunResult(
+            Outcome.OK, changed=self.executor.changed(before, defs), sources_read=sources
+        )
+
+    async def _run_normal(
+        self, original: Any, cid: str, code: str, silent: bool, *a: Any, **kw: Any
+    ):  # type: ignore[no-untyped-def]
+        """Plain kernel behaviour; the graph still learns, so status can list stale cells."""
+        from reactive.analysis import analyze
+
+        self.graph.upsert(cid, code, analyze(code, self._transform))
+        defs = self.graph.defs(cid)
+        before = fingerprints(self.shell.user_ns, defs)
+        reply = await original(code, silent, *a, **kw)
+        cell = self.graph.cells[cid]
+        cell.run_count += 1
+        self.graph.note_ran(cid)
+        ok = not (isinstance(reply, dict) and reply.get("status") == "error")
+        cell.status = CellStatus.FRESH if ok else CellStatus.ERRORED
+        changed = self.executor.changed(before, defs) if ok else None
+        stale = set()
+        for child in self.graph.children(cid, changed):
+            stale.add(child)
+        stale |= set(self.graph.descendants(stale))
+        self.graph.mark_stale(stale)
+        return reply
+
+    def _refuse(self, cid: str, exc: UpstreamFailed) -> dict[str, Any]:
+        text = f"reactive: {exc}. Fix that cell (or run it) first."
+        self.slots.show(cid, self.shell.display_pub.publish)
+        self.slots.fill(
+            cid,
+            [
+                {
+                    "output_type": "error",
+                    "ename": "UpstreamFailed",
+                    "evalue": text,
+                    "traceback": [text],
+                }
+            ],
+        )
+        return self._error_reply("UpstreamFailed", text)
+
+    def _error_reply(self, ename: str, evalue: str) -> dict[str, Any]:
+        return {
+            "status": "error",
+            "execution_count": self.shell.execution_count,
+            "ename": ename,
+            "evalue": evalue,
+            "traceback": [f"{ename}: {evalue}"],
+        }
+
+    # ------------------------------------------------------------ config
+    def _config_changed(self, change: dict[str, Any]) -> None:
+        name = change["name"]
+        if name == "direction":
+            self.graph.set_direction(change["new"])
+        elif name == "debounce_ms":
+            self._apply_debounce()
+        elif name == "stream_interval_ms":
+            self.executor.stream_interval = change["new"] / 1000
+
+    def _apply_debounce(self) -> None:
+        self.scheduler.set_debounce(self.config.debounce_ms / 1000)
+
+    # ------------------------------------------------------------- trace
+    def _on_batch(self, batch: BatchTrace) -> None:
+        if not self.config.trace or self.trace_sink is None:
+            return
+        self.trace_lines.append(batch.summary())
+        del self.trace_lines[:-50]
+        self.trace_sink.outputs = (
+            {"output_type": "stream", "name": "stdout", "text": "\n".join(self.trace_lines) + "\n"},
+        )
+
+    # ------------------------------------------------------------ status
+    def status_lines(self) -> list[str]:
+        g = self.graph
+        cells = g.ordered()
+        stale = [c for c in cells if c.status in (CellStatus.STALE, CellStatus.ERRORED)]
+        lines = [
+            f"reactive: mode={self.config.mode} direction={self.config.direction} "
+            f"debounce={self.config.debounce_ms:g}ms cells={len(cells)} "
+            f"runs={self.scheduler.stats['runs']} events={self.scheduler.stats['events']} "
+            f"coalesced={self.scheduler.stats['coalesced']}",
+        ]
+        if stale:
+            lines.append("stale or errored cells (re-run them, or switch reactive mode on):")
+            for c in stale:
+                lines.append(f"  [{self.index_of(c.id)}] {c.status.value:8s} {c.first_line[:60]}")
+        else:
+            lines.append("no stale cells")
+        if self.scheduler.pending:
+            lines.append("queued: " + ", ".join(self.scheduler.pending))
+        return lines
+
+    def index_of(self, cell_id: str) -> int:
+        for i, c in enumerate(self.graph.ordered(), start=1):
+            if c.id == cell_id:
+                return i
+        return 0

@@ -1,0 +1,104 @@
+"""Output slots: one ipywidgets ``Output`` per managed cell (DESIGN.md §5).
+
+The slot is displayed in the cell's own output area while the user's request
+for that cell is live; from then on the runtime fills it by *setting its
+``outputs`` state*, which works from any task or thread and survives page
+reloads and second windows (the widget manager restores it), where
+``with out:`` and display-id updates do not (HOSTS.md).
+
+Filling replaces the whole list in one state update, so the old output stays
+on screen until the new one arrives (no flicker), and an unchanged list is
+not resent at all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from .capture import Output
+
+#: metadata our slot's display carries, so tools can tell it from user widgets
+SLOT_MARK = "reactive_slot"
+
+
+def _json_safe(outputs: Iterable[Output]) -> tuple[Output, ...]:
+    clean: list[Output] = []
+    for out in outputs:
+        item = {k: v for k, v in out.items() if k != "transient"}
+        clean.append(item)
+    return tuple(clean)
+
+
+class Slots:
+    """Cell id -> Output widget, created lazily, closed on cell deletion/unload."""
+
+    def __init__(self) -> None:
+        self._slots: dict[str, Any] = {}
+        self._sent: dict[str, str] = {}
+        self.updates_sent = 0
+        self.updates_skipped = 0
+
+    def get(self, cell_id: str) -> Any:
+        slot = self._slots.get(cell_id)
+        if slot is None or getattr(slot, "comm", None) is None:
+            from ipywidgets import Output as OutputWidget
+
+            slot = OutputWidget()
+            slot.add_class("reactive-slot")
+            self._slots[cell_id] = slot
+            self._sent.pop(cell_id, None)
+        return slot
+
+    def show(self, cell_id: str, publish: Any) -> Any:
+        """Display the slot in the output area of the request being handled.
+
+        ``publish`` is the real (uncaptured) display publisher, so the view
+        goes to the cell and not into the capture.
+        """
+        slot = self.get(cell_id)
+        data = {
+            "text/plain": "Output()",
+            "application/vnd.jupyter.widget-view+json": {
+                "version_major": 2,
+                "version_minor": 0,
+                "model_id": slot.model_id,
+            },
+        }
+        publish(data, {SLOT_MARK: cell_id})
+        return slot
+
+    def fill(self, cell_id: str, outputs: Iterable[Output]) -> bool:
+        """Make the slot show exactly ``outputs``; False when nothing was sent."""
+        slot = self.get(cell_id)
+        value = _json_safe(outputs)
+        try:
+            key = json.dumps(value, sort_keys=True, default=repr)
+        except (TypeError, ValueError):
+            key = repr(value)
+        if self._sent.get(cell_id) == key:
+            self.updates_skipped += 1
+            return False
+        slot.outputs = value
+        self._sent[cell_id] = key
+        self.updates_sent += 1
+        return True
+
+    def outputs(self, cell_id: str) -> tuple[Output, ...]:
+        slot = self._slots.get(cell_id)
+        return tuple(slot.outputs) if slot is not None else ()
+
+    def has(self, cell_id: str) -> bool:
+        return cell_id in self._slots
+
+    def drop(self, cell_id: str) -> None:
+        slot = self._slots.pop(cell_id, None)
+        self._sent.pop(cell_id, None)
+        if slot is not None:
+            slot.close()
+
+    def forget_all(self) -> None:
+        """Let go of every slot without closing it (the page keeps showing it)."""
+        self._slots.clear()
+        self._sent.clear()
