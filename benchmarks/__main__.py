@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import core, report
+from . import core, kernel, report
 
-SUITES = {"core": core.run}
+SUITES = {"core": core.run, "kernel": kernel.run}
 
 
 def main(argv: list[str] | None = None) -> int:
