@@ -844,8 +844,10 @@ class _CellVisitor(ast.NodeVisitor):
         """Understand ``get_ipython().run_line_magic(...)`` and friends; False
         means: visit it as ordinary code (its arguments are not literals)."""
         texts = [a.value for a in node.args if isinstance(a, ast.Constant)]
-        if node.keywords or len(texts) != len(node.args) or not all(
-            isinstance(t, str) for t in texts
+        if (
+            node.keywords
+            or len(texts) != len(node.args)
+            or not all(isinstance(t, str) for t in texts)
         ):
             if method == "run_line_magic" and texts[:1] and texts[0] in _OPAQUE_MAGICS:
                 self.flag(f"runs %{texts[0]}")

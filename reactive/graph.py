@@ -61,9 +61,15 @@ class Source:
     owner: Hashable
     trait: str
     label: str = field(default="", compare=False)
+    #: the symbol path the cell used to reach it (``s.value``), when known
+    path: SymbolPath | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return self.label or f"{self.owner}.{self.trait}"
+
+
+#: statuses whose output does not match "run all": a reader must wait for them
+_OUT_OF_SYNC = frozenset({CellStatus.STALE, CellStatus.ERRORED, CellStatus.QUEUED})
 
 
 class CycleError(ValueError):
@@ -137,6 +143,15 @@ class _SortedIds:
         return len(self._keys)
 
 
+def _trait_paths(sources: Iterable[Source]) -> set[SymbolPath]:
+    """Paths that reach *into* a source (``s.value``), not the name holding it (``s``).
+
+    Which object ``s`` is belongs to the namespace and follows its binding
+    rules; what ``s.value`` holds belongs to the outside world.
+    """
+    return {src.path for src in sources if src.path is not None and src.path.steps}
+
+
 class Graph:
     """Cells, their symbol paths and sources, and the queries the scheduler asks."""
 
@@ -147,6 +162,7 @@ class Graph:
         self._readers: dict[str, _SortedIds] = {}
         self._conservative = _SortedIds()
         self._source_readers: dict[Source, set[str]] = {}
+        self._source_labels: dict[Source, Source] = {}
         #: global name -> notebook functions whose bodies read it
         self._function_readers: dict[str, set[str]] = {}
         #: how many cells define each function name (calls to others need no lookup)
@@ -233,9 +249,28 @@ class Graph:
         cell.source_writes = frozenset(writes)
         for src in cell.sources:
             self._source_readers.setdefault(src, set()).add(cell_id)
+            if src.label:
+                self._source_labels[src] = src
+
+    def has_readers(self, root: str) -> bool:
+        """Whether any cell (or notebook function) reads the name ``root`` at all."""
+        return (
+            bool(self._readers.get(root))
+            or root in self._function_readers
+            or bool(self._conservative)
+        )
+
+    def is_source(self, source: Source) -> bool:
+        """Whether some cell reads ``source``.  One dict lookup: safe from any thread."""
+        return source in self._source_readers
+
+    def source_label(self, source: Source) -> Source | None:
+        """The recorded (labelled) form of ``source``, for readable traces."""
+        return self._source_labels.get(source)
 
     def forget_source(self, source: Source) -> None:
         """Drop a source (a closed or collected widget) from every cell."""
+        self._source_labels.pop(source, None)
         for cid in self._source_readers.pop(source, set()):
             cell = self.cells.get(cid)
             if cell is not None:
@@ -262,9 +297,14 @@ class Graph:
             else:
                 self._function_names.pop(fname, None)
         self._conservative.discard(cell.position, cell.id)
-        for index in (self._writers, self._readers):
-            for ids in index.values():
-                ids.discard(cell.position, cell.id)
+        a = cell.analysis
+        written = {p.root for p in a.defs} | set(a.function_writes)
+        read = {p.root for p in a.refs} | {p.root for p in a.receivers} | set(a.calls)
+        for index, names in ((self._writers, written), (self._readers, read)):
+            for name in names:
+                ids = index.get(name)
+                if ids is not None:
+                    ids.discard(cell.position, cell.id)
 
     def _changed(self) -> None:
         self._topo = None
@@ -625,7 +665,7 @@ class Graph:
             for parent in self.parents(cid):
                 if parent in out or parent == cell_id:
                     continue
-                if self.cells[parent].status in (CellStatus.STALE, CellStatus.ERRORED):
+                if self.cells[parent].status in _OUT_OF_SYNC:
                     out.add(parent)
                     frontier.append(parent)
         return self.sort(out)
@@ -642,7 +682,10 @@ class Graph:
         cell = self.cells.get(cell_id)
         if cell is None or cell.conservative:
             return
+        external = _trait_paths(cell.source_writes)
         for p in self.defs(cell_id):
+            if p in external:
+                continue  # a widget trait is the world's state, not the namespace's
             entries = self._holders.setdefault(p.root, {})
             for held in [h for h in entries if p.is_prefix_of(h)]:
                 del entries[held]
@@ -666,7 +709,10 @@ class Graph:
         if cell is None or cell.conservative:
             return set()
         out: set[str] = set()
+        external = _trait_paths(cell.sources)
         for q in self.refs(cell_id) | cell.analysis.receivers:
+            if q in external:
+                continue
             entries = self._holders.get(q.root, {})
             actual = {p: w for p, w in entries.items() if p.overlaps(q) and w != cell_id}
             binders = self.sort_by_position(self._bound_writers(cell_id, q))

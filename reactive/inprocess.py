@@ -91,8 +91,9 @@ class InProcessExecutor:
     seen: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     on_run: Callable[[str], None] | None = None
 
-    #: snapshots of what each cell read on its last run
+    #: snapshots of what each cell read on its last run, and of what it wrote
     inputs: dict[str, dict[SymbolPath, Any]] = field(default_factory=dict)
+    produced: dict[str, dict[SymbolPath, Any]] = field(default_factory=dict)
 
     async def run(self, cell: Cell, why: RunReason) -> RunResult:
         return await self.execute(cell.id, cell.source, cell.analysis.defs, why.inputs or None)
@@ -114,7 +115,9 @@ class InProcessExecutor:
 
         reads = analyze(source).refs if inputs is None else inputs
         self.inputs[cell_id] = {p: snapshot(resolve(self.ns, p)) for p in reads}
-        before = {p: snapshot(resolve(self.ns, p)) for p in defs}
+        # compare with what this cell produced last time (what its readers saw),
+        # not with the namespace now: an earlier writer may have just overwritten it
+        before = self.produced.get(cell_id, {})
         sources = self.sources_read(source)
         self.seen.append((cell_id, {str(s): self._value(s) for s in sources}))
         delay = self.cost.get(cell_id, 0.0)
@@ -136,7 +139,9 @@ class InProcessExecutor:
         self.runs[cell_id] = self.runs.get(cell_id, 0) + 1
         if self.on_run is not None:
             self.on_run(cell_id)
-        changed = frozenset(p for p in defs if snapshot(resolve(self.ns, p)) != before[p])
+        after = {p: snapshot(resolve(self.ns, p)) for p in defs}
+        self.produced[cell_id] = after
+        changed = frozenset(p for p in defs if p not in before or after[p] != before[p])
         return RunResult(outcome, changed=changed, sources_read=sources, error=error)
 
     def sources_read(self, source: str) -> frozenset[Source]:

@@ -36,9 +36,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskStatus
 
-from .analysis import Transform, analyze
+from .analysis import CellAnalysis, Transform, analyze
 from .events import (
     CellRan,
     ConfigChanged,
@@ -105,7 +106,8 @@ class Scheduler:
         self._throttle: dict[str, float] = {}
         self._last_start: dict[str, float] = {}
         self._work: dict[str, tuple[str, str]] = {}  # cell id -> (kind, detail)
-        self._rebound: dict[str, set[str]] = {}  # per batch: writers re-run for a reader
+        self._rebound: dict[str, set[str]] = {}
+        self._analyses: dict[str, CellAnalysis] = {}  # per batch: writers re-run for a reader
         self._batch: BatchTrace | None = None
         self._batch_ids = 0
         self._wakeup = anyio.Event()
@@ -115,6 +117,8 @@ class Scheduler:
         self._loop_thread: int | None = None
         self._serving = False
         self.stats = {"events": 0, "coalesced": 0, "runs": 0, "batches": 0}
+        #: upper bound of loop iterations spent collecting events after a run
+        self.settle_checkpoints = 32
 
     # ------------------------------------------------------------ settings
     def set_debounce(self, seconds: float, source: Source | None = None) -> None:
@@ -154,7 +158,12 @@ class Scheduler:
         if self._loop_thread is None or threading.get_ident() == self._loop_thread:
             self._wakeup.set()
         elif self._threadsafe is not None:
-            self._threadsafe(self._wakeup.set)
+            # resolve the event on the loop: the serving loop may replace it
+            # between now and then, and setting a stale one would be lost
+            self._threadsafe(self._set_wakeup)
+
+    def _set_wakeup(self) -> None:
+        self._wakeup.set()
 
     def _drain(self) -> tuple[list[SourceChanged], list[Event], float | None]:
         """Take due source changes and all other events; report the next due time."""
@@ -226,8 +235,26 @@ class Scheduler:
                 finally:
                     self._busy = False
             if wait is _RAN:
+                await self._settle()
                 continue
             return wait
+
+    async def _settle(self) -> None:
+        """Let the host deliver events that queued up while a cell ran.
+
+        A kernel hands queued widget messages to its handlers one loop
+        iteration at a time; starting the next run at once would take the
+        first of them only, and every later one would cost a run of its own
+        (no coalescing on the main shell).  A few zero-length checkpoints let
+        the queue drain; they stop as soon as no new event shows up.
+        """
+        quiet = 0
+        for _ in range(self.settle_checkpoints):
+            before = self.stats["events"]
+            await anyio.lowlevel.checkpoint()
+            quiet = quiet + 1 if self.stats["events"] == before else 0
+            if quiet >= 3:
+                return
 
     async def _step(self) -> float | None:
         """Take events, then run the first runnable cell.  Called under the lock.
@@ -382,10 +409,10 @@ class Scheduler:
         if cell is None:
             return
         self._work.pop(cid, None)
-        if result.outcome is not Outcome.INTERRUPTED:
-            self.graph.note_ran(cid)
         if result.sources_read is not None:
             self.graph.set_sources(cid, result.sources_read, result.sources_written)
+        if result.outcome is not Outcome.INTERRUPTED:
+            self.graph.note_ran(cid)
         cell.run_count += 1
         if result.outcome is Outcome.INTERRUPTED:
             cell.status = CellStatus.STALE
@@ -459,9 +486,14 @@ class Scheduler:
         """
         async with self.lock:
             self._absorb()
-            self.graph.upsert(cell_id, source, analyze(source, self.transform), position)
+            self.graph.upsert(cell_id, source, self._analyze(source), position)
             if upstream:
-                for up in self._upstream_plan(cell_id):
+                # re-planned after every run: restoring one writer can expose
+                # another (re-running `a = b = 0` also resets what a later cell set)
+                ran: set[str] = set()
+                while plan := [c for c in self._upstream_plan(cell_id) if c not in ran]:
+                    up = plan[0]
+                    ran.add(up)
                     res = await self._run(
                         up, RunReason("upstream", f"cell {cell_id} reads it", self._batch_id())
                     )
@@ -504,6 +536,16 @@ class Scheduler:
                     need.add(w)
                     frontier.append(w)
         return self.graph.sort(need)
+
+    def _analyze(self, source: str) -> CellAnalysis:
+        """Analysis is a pure function of the text: re-running a cell reuses it."""
+        hit = self._analyses.get(source)
+        if hit is None:
+            hit = analyze(source, self.transform)
+            if len(self._analyses) >= 4096:
+                self._analyses.pop(next(iter(self._analyses)))
+            self._analyses[source] = hit
+        return hit
 
     def remove_cell(self, cell_id: str) -> None:
         """The frontend deleted a cell: forget it and stop planning it."""

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from reactive.events import Outcome, RunReason, RunResult
+from reactive.fingerprint import Unfingerprintable, fingerprint
 from reactive.graph import Cell, Source
-from reactive.inprocess import snapshot as fingerprint  # TEMP until reactive.fingerprint lands
 from reactive.paths import Attr, Item, SymbolPath
 
 from .capture import Output, OutputCapture
@@ -25,7 +25,7 @@ from .slots import Slots
 _MISSING = object()
 
 #: resolves a cell's read paths to the sources they touch (set by widget integrations)
-SourceResolver = Callable[[dict[str, Any], Iterable[SymbolPath]], frozenset[Source]]
+SourceResolver = Callable[[dict[str, Any], Iterable[SymbolPath], str], frozenset[Source]]
 
 
 def resolve(ns: dict[str, Any], path: SymbolPath) -> Any:
@@ -63,15 +63,20 @@ class KernelExecutor:
         self.redirect: Callable[[], Callable[[Output], None] | None] | None = None
         self.graph_refs: Callable[[str], frozenset[SymbolPath]] = lambda cid: frozenset()
         self.graph_defs: Callable[[str], frozenset[SymbolPath]] = lambda cid: frozenset()
+        self.has_readers: Callable[[str], bool] = lambda root: True
         self._inputs: dict[str, dict[SymbolPath, Any]] = {}
+        self._produced: dict[str, dict[SymbolPath, Any]] = {}
         self.runs: dict[str, int] = {}
+        #: true while any cell (reactive or the user's) runs: widget updates wait
+        self.busy = False
 
     # ------------------------------------------------------------ helpers
-    def sources_read(self, refs: Iterable[SymbolPath]) -> frozenset[Source]:
+    def sources_read(self, refs: Iterable[SymbolPath], source: str = "") -> frozenset[Source]:
         found: set[Source] = set()
+        refs = list(refs)
         for resolver in self.resolvers:
             try:
-                found |= resolver(self.shell.user_ns, refs)
+                found |= resolver(self.shell.user_ns, refs, source)
             except Exception:  # a broken resolver must not break execution
                 continue
         return frozenset(found)
@@ -86,11 +91,24 @@ class KernelExecutor:
         now = fingerprints(self.shell.user_ns, inputs)
         return all(_same(now[p], last[p]) for p in inputs)
 
-    def changed(
-        self, before: dict[SymbolPath, Any], defs: Iterable[SymbolPath]
-    ) -> frozenset[SymbolPath]:
-        after = fingerprints(self.shell.user_ns, defs)
-        return frozenset(p for p, fp in after.items() if not _same(fp, before.get(p, _MISSING)))
+    def changed(self, cell_id: str, defs: Iterable[SymbolPath]) -> frozenset[SymbolPath]:
+        """Defined paths whose value differs from what this cell produced last time.
+
+        The comparison is with the cell's own previous output -- what its
+        readers saw -- not with the namespace before the run, which an
+        earlier writer of the same name may have just overwritten.
+        """
+        # a value nobody reads needs no fingerprint (a big one costs ms per run);
+        # unknown counts as changed, so a reader that appears later still runs
+        defs = list(defs)
+        watched = [p for p in defs if self.has_readers(p.root)]
+        after = fingerprints(self.shell.user_ns, watched)
+        after.update({p: Unfingerprintable("nothing reads it") for p in defs if p not in after})
+        before = self._produced.get(cell_id, {})
+        self._produced[cell_id] = after
+        return frozenset(
+            p for p, fp in after.items() if p not in before or not _same(fp, before[p])
+        )
 
     def capture(self, cell_id: str, *, stream: bool) -> OutputCapture:
         def push(outputs: list[Output]) -> None:
@@ -110,10 +128,9 @@ class KernelExecutor:
         defs = self.graph_defs(cell.id)
         refs = why.inputs or self.graph_refs(cell.id)
         self.record_inputs(cell.id, refs)
-        before = fingerprints(shell.user_ns, defs)
         cap = self.capture(cell.id, stream=True)
         interrupted = False
-        with _interruptible(), cap:
+        with _busy(self), _interruptible(), cap:
             try:
                 transformed = shell.transform_cell(cell.source)
             except Exception:
@@ -137,18 +154,31 @@ class KernelExecutor:
         err = None if result is None else (result.error_in_exec or result.error_before_exec)
         if interrupted or isinstance(err, KeyboardInterrupt):
             return RunResult(Outcome.INTERRUPTED, error="KeyboardInterrupt")
-        sources = self.sources_read(refs)
+        sources = self.sources_read(refs, cell.source)
         if err is not None:
             return RunResult(
                 Outcome.ERROR,
                 sources_read=sources,
                 error=f"{type(err).__name__}: {err}",
             )
+        changed = self.changed(cell.id, defs)
         return RunResult(
             Outcome.OK,
-            changed=self.changed(before, defs),
+            changed=changed,
             sources_read=sources,
+            sources_written=self.sources_read(changed),
         )
+
+
+class _busy:
+    def __init__(self, executor: KernelExecutor) -> None:
+        self.executor = executor
+
+    def __enter__(self) -> None:
+        self.executor.busy = True
+
+    def __exit__(self, *exc: object) -> None:
+        self.executor.busy = False
 
 
 class _interruptible:

@@ -23,7 +23,7 @@ from reactive.graph import CellStatus, Graph
 from reactive.scheduler import Scheduler, UpstreamFailed
 from reactive.trace import BatchTrace
 
-from .executor import KernelExecutor, fingerprints
+from .executor import KernelExecutor, _busy
 from .notebook_order import NotebookOrder
 from .slots import Slots
 
@@ -63,6 +63,7 @@ class Runtime:
         )
         self.executor.graph_refs = self.graph.refs
         self.executor.graph_defs = self.graph.defs
+        self.executor.has_readers = self.graph.has_readers
         self.scheduler = Scheduler(
             self.graph, self.executor, transform=self._transform, on_batch=self._on_batch
         )
@@ -98,6 +99,10 @@ class Runtime:
                     return orig_interrupt(*args, **kwargs)
 
                 handlers["interrupt_request"] = interrupt_request
+        from reactive.integrations.ipywidgets import WidgetSources
+
+        self.widgets = WidgetSources(self)
+        self.widgets.install()
         from .magics import ReactiveMagics
 
         self.magics = ReactiveMagics(self.shell, runtime=self)
@@ -105,7 +110,11 @@ class Runtime:
         self.shell.events.register("pre_execute", self._ensure_serving)
         self._ensure_serving()
 
+    def cell_running(self) -> bool:
+        return self.executor.busy
+
     def stop(self) -> None:
+        self.widgets.uninstall()
         kernel = self.kernel
         if kernel is not None:
             saved = self._saved.get("do_execute")
@@ -213,14 +222,13 @@ class Runtime:
         shell = self.shell
         defs, refs = self.graph.defs(cid), self.graph.refs(cid)
         self.executor.record_inputs(cid, refs)
-        before = fingerprints(shell.user_ns, defs)
         self.slots.show(cid, shell.display_pub.publish)
         cap = self.executor.capture(cid, stream=True)
-        with cap:
+        with _busy(self.executor), cap:
             reply = await original(code, silent, *a, **kw)
         self.slots.fill(cid, cap.outputs)
         box["reply"] = reply
-        sources = self.executor.sources_read(refs)
+        sources = self.executor.sources_read(refs, code)
         status = reply.get("status") if isinstance(reply, dict) else "ok"
         if status == "error":
             if reply.get("ename") == "KeyboardInterrupt":
@@ -232,8 +240,12 @@ class Runtime:
             )
         if status == "aborted":
             return RunResult(Outcome.INTERRUPTED, error="aborted")
+        changed = self.executor.changed(cid, defs)
         return RunResult(
-            Outcome.OK, changed=self.executor.changed(before, defs), sources_read=sources
+            Outcome.OK,
+            changed=changed,
+            sources_read=sources,
+            sources_written=self.executor.sources_read(changed),
         )
 
     async def _run_normal(
@@ -244,14 +256,13 @@ class Runtime:
 
         self.graph.upsert(cid, code, analyze(code, self._transform))
         defs = self.graph.defs(cid)
-        before = fingerprints(self.shell.user_ns, defs)
         reply = await original(code, silent, *a, **kw)
         cell = self.graph.cells[cid]
         cell.run_count += 1
         self.graph.note_ran(cid)
         ok = not (isinstance(reply, dict) and reply.get("status") == "error")
         cell.status = CellStatus.FRESH if ok else CellStatus.ERRORED
-        changed = self.executor.changed(before, defs) if ok else None
+        changed = self.executor.changed(cid, defs) if ok else None
         stale = set()
         for child in self.graph.children(cid, changed):
             stale.add(child)

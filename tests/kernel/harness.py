@@ -755,9 +755,7 @@ class Notebook:
         subshell_id: str | None = None,
     ) -> list[str]:
         """Send ``{key: v}`` for every value back to back, waiting for nothing."""
-        return [
-            self.send_widget_update(comm_id, {key: v}, subshell_id=subshell_id) for v in values
-        ]
+        return [self.send_widget_update(comm_id, {key: v}, subshell_id=subshell_id) for v in values]
 
     def send_widget_custom(
         self, comm_id: str, content: Json, *, subshell_id: str | None = None
@@ -1344,4 +1342,3 @@ def _describe(predicate: Callable[..., Any]) -> str:
         return inspect.getsource(predicate).strip()
     except (OSError, TypeError):
         return repr(predicate)
-

@@ -107,8 +107,11 @@ def test_late_output_follows_the_cells_live_request_only(notebook: Notebook) -> 
 def test_update_display_from_a_later_cell_updates_the_first_cell(notebook: Notebook) -> None:
     nb = notebook
     m = nb.mark()
-    nb.execute("dd-a", "from IPython.display import display, update_display\n"
-               "display('v1', display_id='dd-x'); print('below')")
+    nb.execute(
+        "dd-a",
+        "from IPython.display import display, update_display\n"
+        "display('v1', display_id='dd-x'); print('below')",
+    )
     assert nb.text("dd-a") == "'v1'\nbelow\n"
     nb.execute("dd-b", "update_display('v2', display_id='dd-x')")
     assert nb.text("dd-a") == "'v2'\nbelow\n"
@@ -300,9 +303,9 @@ def test_comms_over_subshells_routes_widget_traffic_per_target(notebook: Noteboo
         assert None not in subs
         # Forcing the main shell is still possible.
         nb.wait_idle(nb.send_widget_update(comm, {"value": 3}, subshell_id=""))
-        assert "subshell_id" not in nb.entries("comm_msg", direction="sent", since=m)[-1].msg[
-            "header"
-        ]
+        assert (
+            "subshell_id" not in nb.entries("comm_msg", direction="sent", since=m)[-1].msg["header"]
+        )
     finally:
         nb.comms_over_subshells = False
     nb.execute("cos-b", "cos.value, [name.split('-')[0] for name in cos_threads]")
@@ -382,8 +385,9 @@ def test_reload_page_restores_widgets_and_forgets_requests(notebook: Notebook) -
         "rl_out = widgets.Output()\ndisplay(rl, rl_out)\n_ = display('d1', display_id='rl-d')",
     )
     slider = nb.find_widget("IntSliderModel", cell_id="rl-a")[0]
-    nb.execute("rl-b", "rl_out.outputs = ({'output_type': 'stream', 'name': 'stdout', "
-               "'text': 'kept\\n'},)")
+    nb.execute(
+        "rl-b", "rl_out.outputs = ({'output_type': 'stream', 'name': 'stdout', 'text': 'kept\\n'},)"
+    )
     nb.wait_idle(nb.send_widget_update(slider, {"value": 9}))
     before = nb.text("rl-a")
     assert before == "<IntSliderModel value=9>\nkept\n'd1'\n"

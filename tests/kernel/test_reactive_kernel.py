@@ -24,7 +24,21 @@ def rnb(notebook_factory: Callable[..., Notebook]) -> Iterator[Notebook]:
     reply = nb.execute("setup", "%load_ext reactive")
     assert reply["status"] == "ok", reply
     yield nb
-    assert nb.in_no_cell() == [], "output landed in no cell"
+    assert lost_output(nb) == [], "output landed in no cell"
+
+
+def lost_output(nb: Notebook) -> list[object]:
+    """Output in no cell, less ipykernel's own "No such comm" log line.
+
+    That line comes from a race inside ipykernel 7 (a page reload's
+    ``request_states`` handled before the ``comm_open`` just before it);
+    a plain kernel without our runtime prints it too.
+    """
+    return [
+        e
+        for e in nb.in_no_cell()
+        if not str(e.content.get("text", "")).startswith("No such comm:")
+    ]
 
 
 def probe(nb: Notebook, expr: str) -> object:

@@ -133,13 +133,7 @@ def test_defaults_decorators_and_annotations_are_evaluated_at_definition() -> No
 
 
 def test_function_locals_params_and_closures() -> None:
-    src = (
-        "def outer(p):\n"
-        "    y = 1\n"
-        "    def inner():\n"
-        "        return y + p + k\n"
-        "    return inner\n"
-    )
+    src = "def outer(p):\n    y = 1\n    def inner():\n        return y + p + k\n    return inner\n"
     a = analyze(src)
     assert a.functions == {"outer": names("k")}
     assert a.defs == names("outer")

@@ -1,0 +1,319 @@
+"""ipywidgets as reactive sources (DESIGN.md §3-§5, HOSTS.md).
+
+Three jobs:
+
+* **Resolve** -- which widget traits a cell read.  Names are looked up in the
+  namespace at run time, so ``s.value`` follows whatever ``s`` is bound to
+  now (re-creating a slider in a re-run cell rebinds its readers to the new
+  one).  ``s.value`` reads ``(s, "value")``, ``rng.value[0]`` too, and a cell
+  that passes ``s`` itself somewhere reads its ``value``.
+* **Listen** -- a frontend ``update`` for a trait some cell read becomes a
+  ``SourceChanged`` event.  When no cell is running, the update is applied
+  at once, exactly as ipywidgets would (observers, ``interact`` and
+  ``jslink`` see no difference).  While a cell runs -- on a subshell thread,
+  or on the main thread while an async cell awaits -- applying it would let
+  the cell read two values of one slider (a title from one, a line from
+  another), so the whole update is held and applied by the scheduler
+  *between* cells.
+* **Unwedge** -- ipykernel answers a comm handled while an async cell awaits
+  without any busy/idle; the ipywidgets frontend waits for that idle before
+  sending the widget's next update, so the slider would stop syncing for the
+  rest of the session.  Such a dispatch now publishes its idle.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+import ipywidgets
+
+from reactive.events import SourceChanged
+from reactive.graph import Source
+from reactive.paths import Attr, Item, SymbolPath
+
+Widget = ipywidgets.Widget
+
+
+def _alive(obj: Any) -> bool:
+    return isinstance(obj, Widget) and getattr(obj, "comm", None) is not None
+
+
+def _is_widgety(value: Any) -> bool:
+    if isinstance(value, Widget):
+        return True
+    return isinstance(value, (list, tuple)) and any(isinstance(v, Widget) for v in value)
+
+
+def source_of(widget: Any, trait: str, label: str, path: SymbolPath | None = None) -> Source:
+    return Source(widget.model_id, trait, label=label, path=path)
+
+
+#: a source meaning "any frontend update of this widget"
+ANY = "*"
+
+
+def synced_trait(widget: Any, name: str) -> str:
+    """The synced trait a frontend change of ``name`` arrives as.
+
+    Selection widgets (Dropdown, RadioButtons, ...) sync ``index``; their
+    ``value`` and ``label`` follow from it kernel-side.  Any other computed
+    trait depends on every update of the widget.
+    """
+    if widget.trait_metadata(name, "sync"):
+        return name
+    if widget.has_trait("index") and widget.trait_metadata("index", "sync"):
+        return "index"
+    return ANY
+
+
+def resolve_path(ns: dict[str, Any], path: SymbolPath) -> Source | None:
+    """The widget trait a read of ``path`` depends on, if any."""
+    obj = ns.get(path.root)
+    label = path.root
+    steps = path.steps
+    i = 0
+    while True:
+        if _alive(obj):
+            step = steps[i] if i < len(steps) else None
+            if step is None:
+                # the widget itself was passed somewhere: it stands for its value
+                if not obj.has_trait("value"):
+                    return None
+                return source_of(obj, synced_trait(obj, "value"), f"{label}.value", path)
+            if isinstance(step, Attr) and obj.has_trait(step.name):
+                value = getattr(obj, step.name, None)
+                if not _is_widgety(value):
+                    name = synced_trait(obj, step.name)
+                    return source_of(obj, name, f"{label}.{step.name}", path)
+        if i >= len(steps):
+            return None
+        step = steps[i]
+        try:
+            obj = getattr(obj, step.name) if isinstance(step, Attr) else obj[step.key]
+        except Exception:
+            return None
+        label += str(step) if isinstance(step, Item) else f".{step.name}"
+        i += 1
+
+
+def _is_wiring(func: ast.expr, ns: dict[str, Any]) -> bool:
+    """Whether a call goes to ipywidgets itself or to ``display``.
+
+    Those keep their views in sync on their own (``interactive_output``,
+    ``jslink``, ``HBox([...])``, ``display(s)``) and never use the value
+    once: a cell that only hands a widget to them must not re-run on drags.
+    """
+    parts: list[str] = []
+    node = func
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return False
+    obj: Any = ns.get(node.id)
+    if obj is None:
+        return False
+    for attr in reversed(parts):
+        obj = getattr(obj, attr, None)
+        if obj is None:
+            return False
+    module = getattr(obj, "__module__", None) or getattr(obj, "__name__", "") or ""
+    name = getattr(obj, "__name__", "")
+    return module.startswith("ipywidgets") or name == "display"
+
+
+def wiring_only(source: str, ns: dict[str, Any], names: set[str]) -> set[str]:
+    """Names among ``names`` that the cell only passes to widget wiring or display."""
+    if not names:
+        return set()
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    wired: set[int] = set()
+    bare: dict[str, list[int]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in names and isinstance(node.ctx, ast.Load):
+            bare.setdefault(node.id, []).append(id(node))
+        elif isinstance(node, ast.Call) and _is_wiring(node.func, ns):
+            for arg in [*node.args, *(k.value for k in node.keywords)]:
+                for sub in ast.walk(arg):
+                    if isinstance(sub, ast.Name):
+                        wired.add(id(sub))
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Name):
+            wired.add(id(node.value))  # a bare name as a statement just displays it
+    return {n for n, ids in bare.items() if all(i in wired for i in ids)}
+
+
+def resolve_sources(
+    ns: dict[str, Any], paths: Iterable[SymbolPath], source: str = ""
+) -> frozenset[Source]:
+    found = set()
+    whole = {p.root for p in paths if not p.steps and isinstance(ns.get(p.root), Widget)}
+    skip = wiring_only(source, ns, whole)
+    for p in paths:
+        if not p.steps and p.root in skip:
+            continue
+        src = resolve_path(ns, p)
+        if src is not None:
+            found.add(src)
+    return frozenset(found)
+
+
+class WidgetSources:
+    """Installs the listener and the unwedging wrapper into one runtime."""
+
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+        self._held: dict[str, tuple[Widget, dict[str, Any]]] = {}
+        self._held_lock = threading.RLock()
+        self._original_handle_msg = None
+        self._saved_dispatch: Any = None
+        self._latest: dict[str, dict[str, Any]] = {}
+        self.stats = {"applied": 0, "held": 0, "rejected": 0, "stale": 0}
+
+    # -------------------------------------------------------------- install
+    def install(self) -> None:
+        rt = self.runtime
+        rt.executor.resolvers.append(resolve_sources)
+        original = Widget._handle_msg
+        self._original_handle_msg = original
+        sources = self
+
+        def _handle_msg(widget: Any, msg: dict[str, Any]) -> Any:
+            return sources.handle(widget, msg, original)
+
+        _handle_msg.__reactive_wrapped__ = original  # type: ignore[attr-defined]
+        Widget._handle_msg = _handle_msg
+        kernel = rt.kernel
+        if kernel is not None and hasattr(kernel, "dispatch_shell"):
+            self._saved_dispatch = kernel.__dict__.get("dispatch_shell")
+            dispatch = kernel.dispatch_shell
+
+            async def dispatch_shell(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return await dispatch(*args, **kwargs)
+                finally:
+                    if kwargs.get("concurrent"):
+                        sources.publish_idle(kernel)
+
+            kernel.dispatch_shell = dispatch_shell
+
+    def uninstall(self) -> None:
+        rt = self.runtime
+        if resolve_sources in rt.executor.resolvers:
+            rt.executor.resolvers.remove(resolve_sources)
+        if self._original_handle_msg is not None:
+            Widget._handle_msg = self._original_handle_msg
+            self._original_handle_msg = None
+        kernel = rt.kernel
+        if kernel is not None and "dispatch_shell" in kernel.__dict__:
+            if self._saved_dispatch is None:
+                del kernel.dispatch_shell
+            else:
+                kernel.dispatch_shell = self._saved_dispatch
+
+    @staticmethod
+    def publish_idle(kernel: Any) -> None:
+        """Idle for the comm message just handled concurrently (the wedge fix)."""
+        with contextlib.suppress(Exception):  # bookkeeping must not break comm handling
+            kernel._publish_status("idle", "shell")
+
+    # ---------------------------------------------------------------- listen
+    def handle(self, widget: Any, msg: dict[str, Any], original: Any) -> Any:
+        rt = self.runtime
+        data = (msg.get("content") or {}).get("data") or {}
+        state = data.get("state") if isinstance(data, dict) else None
+        if (
+            data.get("method") != "update"
+            or not isinstance(state, dict)
+            or rt.config.mode != "reactive"
+            or not _alive(widget)
+        ):
+            return original(widget, msg)
+        mid = widget.model_id
+        tracked = [k for k in state if rt.graph.is_source(Source(mid, k))]
+        if state and rt.graph.is_source(Source(mid, ANY)):
+            tracked.append(ANY)
+        if not tracked:
+            return original(widget, msg)
+        # One lock orders every application of updates to source widgets: an
+        # update must never overtake one that is held for the scheduler.
+        with self._held_lock:
+            if not self._fresh(mid, msg, state):
+                self.stats["stale"] += 1
+                return None
+            if rt.cell_running() or mid in self._held:
+                self._hold(widget, msg, tracked)
+                return None
+            try:
+                result = original(widget, msg)
+            except Exception:
+                self.stats["rejected"] += 1
+                raise
+        self.stats["applied"] += 1
+        for key in tracked:
+            value = dict(state) if key == ANY else getattr(widget, key, None)
+            rt.scheduler.submit(SourceChanged(self._labelled(widget, key), value))
+        return result
+
+    def _fresh(self, mid: str, msg: dict[str, Any], state: dict[str, Any]) -> bool:
+        """Drop keys an older message is still trying to set (called under the lock).
+
+        With comms over subshells, updates of one widget can be handled on
+        different threads (whichever shell last published on the comm), so
+        a later slider position can be handled before an earlier one.  The
+        frontend stamps every message; the newest stamp per key wins, so the
+        kernel converges to what the user sees.
+        """
+        stamp = (msg.get("header") or {}).get("date")
+        if stamp is None:
+            return True
+        latest = self._latest.setdefault(mid, {})
+        try:
+            stale = [k for k in state if k in latest and stamp < latest[k]]
+        except TypeError:  # mixed str/datetime stamps: cannot order them, apply
+            return True
+        for key in stale:
+            del state[key]
+        for key in state:
+            latest[key] = stamp
+        return bool(state)
+
+    def _labelled(self, widget: Any, key: str) -> Source:
+        src = Source(widget.model_id, key)
+        return self.runtime.graph.source_label(src) or src
+
+    def _hold(self, widget: Any, msg: dict[str, Any], tracked: list[str]) -> None:
+        """Keep the update until the scheduler is between cells; merge repeats.
+
+        Called with ``_held_lock`` held.
+        """
+        from ipywidgets.widgets.widget import _put_buffers
+
+        data = msg["content"]["data"]
+        state = dict(data["state"])
+        if data.get("buffer_paths"):
+            _put_buffers(state, data["buffer_paths"], msg.get("buffers") or [])
+        mid = widget.model_id
+        _, pending = self._held.get(mid, (widget, {}))
+        pending.update(state)
+        self._held[mid] = (widget, pending)
+        self.stats["held"] += 1
+
+        def apply(mid: str = mid) -> None:
+            with self._held_lock:
+                entry = self._held.pop(mid, None)
+                if entry is not None:
+                    w, merged = entry
+                    if _alive(w):
+                        w.set_state(merged)
+
+        for key in tracked:
+            self.runtime.scheduler.submit(
+                SourceChanged(self._labelled(widget, key), state.get(key, state), apply)
+            )
