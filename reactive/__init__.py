@@ -8,6 +8,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .api import debounce, throttle
+
+__all__ = ["debounce", "throttle"]
+
 
 def load_ipython_extension(ip: object) -> None:
     """``%load_ext reactive``: the kernel adapter lives in ``reactive.integrations``."""

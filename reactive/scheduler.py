@@ -104,6 +104,8 @@ class Scheduler:
         self._others: list[Event] = []
         self._debounce: dict[Source | None, float] = {}
         self._throttle: dict[str, float] = {}
+        self._source_gap: dict[Source, float] = {}
+        self._source_taken: dict[Source, float] = {}
         self._last_start: dict[str, float] = {}
         self._work: dict[str, tuple[str, str]] = {}  # cell id -> (kind, detail)
         self._rebound: dict[str, set[str]] = {}
@@ -139,6 +141,19 @@ class Scheduler:
             raise ValueError(f"throttle must be a positive rate in Hz, got {hz!r}")
         self._throttle[cell_id] = 1.0 / float(hz)
 
+    def set_source_throttle(self, source: Source, hz: float | None) -> None:
+        """Take changes of ``source`` at most ``hz`` times a second (None or 0: no cap).
+
+        Unlike debounce this keeps repainting during a drag, just less often;
+        the last change is always taken.
+        """
+        if hz is None or hz == 0:
+            self._source_gap.pop(source, None)
+            return
+        if not isinstance(hz, (int, float)) or hz < 0 or hz != hz:
+            raise ValueError(f"throttle must be a positive rate in Hz, got {hz!r}")
+        self._source_gap[source] = 1.0 / float(hz)
+
     # -------------------------------------------------------------- inbox
     def submit(self, event: Event) -> None:
         """Hand an event to the scheduler.  Safe from any thread; never blocks."""
@@ -149,7 +164,11 @@ class Scheduler:
                 if event.source in self._sources:
                     self.stats["coalesced"] += 1
                 delay = self._debounce.get(event.source, self._debounce.get(None, 0.0))
-                self._sources[event.source] = (event, now + delay)
+                due = now + delay
+                gap = self._source_gap.get(event.source)
+                if gap is not None:
+                    due = max(due, self._source_taken.get(event.source, float("-inf")) + gap)
+                self._sources[event.source] = (event, due)
             else:
                 self._others.append(event)
         self._wake()
@@ -175,6 +194,8 @@ class Scheduler:
                 if at <= now:
                     due.append(ev)
                     del self._sources[src]
+                    if src in self._source_gap:
+                        self._source_taken[src] = now
                 else:
                     next_due = at if next_due is None else min(next_due, at)
             others, self._others = self._others, []

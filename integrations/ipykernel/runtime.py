@@ -109,11 +109,17 @@ class Runtime:
         self.shell.register_magics(self.magics)
         self.shell.events.register("pre_execute", self._ensure_serving)
         self._ensure_serving()
+        from reactive import api
+
+        api.set_host(self)
 
     def cell_running(self) -> bool:
         return self.executor.busy
 
     def stop(self) -> None:
+        from reactive import api
+
+        api.set_host(None)
         self.widgets.uninstall()
         kernel = self.kernel
         if kernel is not None:
@@ -338,6 +344,21 @@ class Runtime:
         if self.scheduler.pending:
             lines.append("queued: " + ", ".join(self.scheduler.pending))
         return lines
+
+    # ----------------------------------------------------- the API's host
+    def sources_of(self, obj: Any) -> frozenset:  # type: ignore[type-arg]
+        from reactive.integrations.ipywidgets import resolve_path
+
+        from reactive.paths import SymbolPath
+
+        probe = "__reactive_probe__"
+        src = resolve_path({probe: obj}, SymbolPath(probe))
+        return frozenset() if src is None else frozenset({src})
+
+    def find_cell(self, ref: object) -> str | None:
+        from .explain import find_cell
+
+        return find_cell(self, str(ref))
 
     def index_of(self, cell_id: str) -> int:
         for i, c in enumerate(self.graph.ordered(), start=1):

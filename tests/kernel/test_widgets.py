@@ -179,3 +179,52 @@ def test_slider_keeps_syncing_after_an_update_during_an_async_cell(wnb: Notebook
     nb.set_widget(s, {"value": 3})
     wait_text(nb, "dep", "v 3\n")
     assert nb.widget_backlog(s) == {}
+
+
+def test_debounce_and_throttle_api(wnb: Notebook) -> None:
+    nb = wnb
+    s = slider(nb, "s", "s = W.IntSlider(value=0, max=100)\ns")
+    nb.execute("dep", "print('v', s.value)")
+    nb.execute("cfg", "import reactive\nreactive.debounce(s, 200)")
+    assert nb.text("cfg") == ""
+    before = runs(nb).get("dep", 0)
+    nb.send_widget_updates_flood(s, range(1, 21))
+    wait_text(nb, "dep", "v 20\n")
+    assert runs(nb).get("dep", 0) - before == 1, "debounced: one run after the drag"
+    nb.execute("cfg", "reactive.debounce(s, 0)\nreactive.throttle('dep', 5)")
+    before = runs(nb).get("dep", 0)
+    nb.send_widget_updates_flood(s, range(21, 41))
+    wait_text(nb, "dep", "v 40\n")
+    assert runs(nb).get("dep", 0) - before <= 3
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        ("reactive.debounce(s, -1)", "reactive.debounce: ms must be >= 0"),
+        ("reactive.debounce(s, 'soon')", "ms must be a finite number"),
+        ("reactive.debounce(42, 10)", "expected a widget the runtime can track"),
+        ("reactive.throttle('no_such_cell', 5)", "no cell matches 'no_such_cell'"),
+        ("reactive.throttle(s, float('nan'))", "hz must be a finite number"),
+    ],
+)
+def test_api_errors_are_one_clear_line(wnb: Notebook, call: str, message: str) -> None:
+    nb = wnb
+    slider(nb, "s", "s = W.IntSlider()\ns")
+    nb.execute("bad", f"import reactive\n{call}")
+    errors = [o for o in nb.visible("bad") if o["output_type"] == "error"]
+    assert errors and message in errors[0]["evalue"], nb.visible("bad")
+
+
+def test_closed_widget_stops_being_a_source(wnb: Notebook) -> None:
+    nb = wnb
+    s = slider(nb, "s", "s = W.IntSlider(value=1)\ns")
+    nb.execute("dep", "print('v', s.value)")
+    nb.execute("close", "s.close()")
+    nb.execute("dep", "print('v', s.value)")  # re-run: reads a closed widget, no error
+    assert nb.text("dep") == "v 1\n"
+    nb.execute("ex", "%reactive explain dep")
+    assert "widget sources" not in nb.text("ex")
+    nb.send_widget_update(s, {"value": 5})  # a stale page may still send: ignored
+    nb.drain(quiet=0.3)
+    assert nb.text("dep") == "v 1\n"
