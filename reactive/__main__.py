@@ -37,9 +37,15 @@ def _add_location(parser: argparse.ArgumentParser) -> None:
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m reactive", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run the example dashboard")
+    demo = sub.add_parser(
+        "demo",
+        help="run the example dashboard",
+        description="Start JupyterLab on 127.0.0.1 with examples/dashboards/sliders.ipynb "
+        "(copied to ./.demo) on the reactive kernel, and print its URL. --headless runs a "
+        "core-only demo in the terminal instead.",
+    )
     demo.add_argument("--headless", action="store_true", help="core-only demo, no browser")
-    demo.add_argument("--events", type=int, default=60)
+    demo.add_argument("--events", type=int, default=60, help="slider events (--headless)")
 
     install = sub.add_parser(
         "install",
@@ -101,10 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     if args.command == "demo":
-        from . import demo as demo_mod
+        if args.headless:
+            from . import demo as demo_mod
 
-        demo_mod.main(events=args.events)
-        return 0
+            demo_mod.main(events=args.events)
+            return 0
+        from .integrations import lab
+
+        return lab.main()
     if args.command in ("install", "uninstall"):
         return _kernelspec_command(parser, args)
     return 2
