@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import logging
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -36,6 +37,18 @@ from reactive.graph import Source
 from reactive.paths import Attr, Item, SymbolPath
 
 Widget = ipywidgets.Widget
+log = logging.getLogger("reactive")
+
+
+def _with_buffers(msg: dict[str, Any]) -> dict[str, Any]:
+    """The update's state with binary buffers put back in place, as ipywidgets does."""
+    from ipywidgets.widgets.widget import _put_buffers
+
+    data = msg["content"]["data"]
+    state = dict(data["state"])
+    if data.get("buffer_paths"):
+        _put_buffers(state, data["buffer_paths"], msg.get("buffers") or [])
+    return state
 
 
 def _alive(obj: Any) -> bool:
@@ -251,10 +264,19 @@ class WidgetSources:
                 self._hold(widget, msg, tracked)
                 return None
             try:
-                result = original(widget, msg)
-            except Exception:
+                # set_state directly: ipywidgets' own handler turns an exception
+                # into a traceback sent to no cell, where nobody would see it
+                result = widget.set_state(_with_buffers(msg))
+            except Exception as exc:  # a bad value from the page: keep the last good one
                 self.stats["rejected"] += 1
-                raise
+                log.warning(
+                    "reactive: rejected an update of %s %s: %s: %s",
+                    type(widget).__name__,
+                    mid,
+                    type(exc).__name__,
+                    str(exc).splitlines()[0] if str(exc) else "",
+                )
+                return None
         self.stats["applied"] += 1
         for key in tracked:
             value = dict(state) if key == ANY else getattr(widget, key, None)
@@ -293,12 +315,7 @@ class WidgetSources:
 
         Called with ``_held_lock`` held.
         """
-        from ipywidgets.widgets.widget import _put_buffers
-
-        data = msg["content"]["data"]
-        state = dict(data["state"])
-        if data.get("buffer_paths"):
-            _put_buffers(state, data["buffer_paths"], msg.get("buffers") or [])
+        state = _with_buffers(msg)
         mid = widget.model_id
         _, pending = self._held.get(mid, (widget, {}))
         pending.update(state)

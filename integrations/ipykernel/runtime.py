@@ -76,7 +76,27 @@ class Runtime:
         self._anon: dict[str, str] = {}
         self.parents: dict[str, dict[str, Any]] = {}
         self.config.observe(self._config_changed)
+        self._route_log()
         self._apply_debounce()
+
+    def _route_log(self) -> None:
+        """Send the ``reactive`` logger to the kernel's log, not to ``sys.stderr``.
+
+        In a kernel ``sys.stderr`` is an output stream to the frontend: a
+        warning written there from a background task would land in some
+        cell, or in none.  The kernel app's handlers write to its real log.
+        """
+        kernel_log = getattr(self.kernel, "log", None)
+        handlers = list(getattr(kernel_log, "handlers", []) or [])
+        if not handlers and kernel_log is not None and getattr(kernel_log, "parent", None):
+            handlers = list(kernel_log.parent.handlers)
+        logger = logging.getLogger("reactive")
+        self._saved["log"] = (list(logger.handlers), logger.propagate)
+        if handlers:
+            logger.handlers = handlers
+            logger.propagate = False
+        else:
+            logger.addHandler(logging.NullHandler())
 
     def start(self) -> None:
         kernel = self.kernel
@@ -119,6 +139,9 @@ class Runtime:
     def stop(self) -> None:
         from reactive import api
 
+        handlers, propagate = self._saved.get("log", ([], True))
+        logger = logging.getLogger("reactive")
+        logger.handlers, logger.propagate = handlers, propagate
         api.set_host(None)
         self.widgets.uninstall()
         kernel = self.kernel

@@ -145,8 +145,8 @@ def test_burst_of_50_at_100hz_into_a_30ms_cell(wnb: Notebook) -> None:
     assert executions <= burst / 0.03 + 2, (executions, burst)
     lag = entry.t - last_sent
     # the cell runs 30 ms; a synchronous run in flight when the last event lands finishes
-    # first (README "Bursts"): bound two run times plus 30 ms of kernel and transport
-    assert lag <= 2 * 0.03 + 0.03, lag
+    # first (README "Bursts"): bound two run times plus 40 ms of kernel and transport
+    assert lag <= 2 * 0.03 + 0.04, lag
 
 
 def test_a_cell_sees_one_value_per_run_while_updates_arrive(
