@@ -228,3 +228,27 @@ def test_closed_widget_stops_being_a_source(wnb: Notebook) -> None:
     nb.send_widget_update(s, {"value": 5})  # a stale page may still send: ignored
     nb.drain(quiet=0.3)
     assert nb.text("dep") == "v 1\n"
+
+
+def test_third_party_widget_subclass_and_interact_made_widget(wnb: Notebook) -> None:
+    nb = wnb
+    nb.execute(
+        "cls",
+        "import traitlets\n"
+        "class Knob(W.DOMWidget):\n"
+        "    _model_name = traitlets.Unicode('KnobModel').tag(sync=True)\n"
+        "    _view_name = traitlets.Unicode('KnobView').tag(sync=True)\n"
+        "    level = traitlets.Int(1).tag(sync=True)\n"
+        "k = Knob()\n"
+        "k",
+    )
+    knob = nb.find_widget("KnobModel", cell_id="cls")[-1]
+    nb.execute("dep", "print('level', k.level)")
+    nb.send_widget_update(knob, {"level": 4})
+    wait_text(nb, "dep", "level 4\n")
+    nb.execute("ia", "def f(a=1):\n    return a\nui = W.interactive(f, a=(0, 10))\nui")
+    slider_id = nb.find_widget("IntSliderModel", cell_id="ia")[-1]
+    nb.execute("dep2", "print('a is', ui.children[0].value)")
+    nb.send_widget_update(slider_id, {"value": 6})
+    wait_text(nb, "dep2", "a is 6\n")
+    assert runs(nb).get("ia", 0) == 0
