@@ -83,8 +83,13 @@ class OutputCapture:
         interval: float = 0.1,
         redirect: Callable[[], Callable[[Output], None] | None] | None = None,
         execution_count: int | None = None,
+        flush: bool = True,
     ) -> None:
         self.shell = shell
+        #: flush pending stream output first (needless at the start of a request:
+        #: ipykernel flushes at the end of every one, and a flush costs an iopub
+        #: round trip)
+        self.flush = flush
         self.outputs: list[Output] = []
         self.on_change = on_change
         self.interval = interval
@@ -224,9 +229,10 @@ class OutputCapture:
         # cell then replaces its old output in exactly one update (no flicker)
         self._last_push = time.monotonic()
         self._active = True
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
+        if self.flush:
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
         self._saved = {
             "stdout": sys.stdout,
             "stderr": sys.stderr,

@@ -110,7 +110,7 @@ class KernelExecutor:
             p for p, fp in after.items() if p not in before or not _same(fp, before[p])
         )
 
-    def capture(self, cell_id: str, *, stream: bool) -> OutputCapture:
+    def capture(self, cell_id: str, *, stream: bool, flush: bool = True) -> OutputCapture:
         def push(outputs: list[Output]) -> None:
             self.slots.fill(cell_id, outputs)
 
@@ -120,6 +120,7 @@ class KernelExecutor:
             interval=self.stream_interval,
             redirect=self.redirect,
             execution_count=self.shell.execution_count,
+            flush=flush,
         )
 
     # -------------------------------------------------------------- runs

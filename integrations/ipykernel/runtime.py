@@ -252,7 +252,7 @@ class Runtime:
         defs, refs = self.graph.defs(cid), self.graph.refs(cid)
         self.executor.record_inputs(cid, refs)
         self.slots.show(cid, shell.display_pub.publish)
-        cap = self.executor.capture(cid, stream=True)
+        cap = self.executor.capture(cid, stream=True, flush=False)
         with _busy(self.executor), cap:
             reply = await original(code, silent, *a, **kw)
         self.slots.fill(cid, cap.outputs)
