@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import core, kernel, report
+from . import core, kernel, report, widgets
 
-SUITES = {"core": core.run, "kernel": kernel.run}
+SUITES = {"core": core.run, "kernel": kernel.run, "widgets": widgets.run}
 
 
 def main(argv: list[str] | None = None) -> int:
