@@ -9,11 +9,19 @@ reloads and second windows (the widget manager restores it), where
 Filling replaces the whole list in one state update, so the old output stays
 on screen until the new one arrives (no flicker), and an unchanged list is
 not resent at all.
+
+Outputs holding an image (an inline matplotlib figure) are repainted at most
+``max_fps`` times a second per cell: during a drag a fast plot cell would
+otherwise send tens of PNGs a second that the browser cannot show anyway.  A
+fill that comes too soon is held, a newer one replaces it, and the held one
+is sent when the interval is up, so the final state always shows.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -31,6 +39,13 @@ def _json_safe(outputs: Iterable[Output]) -> tuple[Output, ...]:
     return tuple(clean)
 
 
+def _has_image(outputs: Iterable[Output]) -> bool:
+    return any(
+        isinstance(out.get("data"), dict) and any(k.startswith("image/") for k in out["data"])
+        for out in outputs
+    )
+
+
 class Slots:
     """Cell id -> Output widget, created lazily, closed on cell deletion/unload."""
 
@@ -39,6 +54,13 @@ class Slots:
         self._sent: dict[str, str] = {}
         self.updates_sent = 0
         self.updates_skipped = 0
+        #: image repaints per second per cell (0: no cap); the runtime sets it from config
+        self.max_fps = 0.0
+        self.updates_deferred = 0
+        self._painted: dict[str, float] = {}
+        self._pending: dict[str, tuple[Output, ...]] = {}
+        self._timers: dict[str, threading.Timer] = {}
+        self._lock = threading.RLock()
 
     def get(self, cell_id: str) -> Any:
         slot = self._slots.get(cell_id)
@@ -85,9 +107,39 @@ class Slots:
         return slot
 
     def fill(self, cell_id: str, outputs: Iterable[Output]) -> bool:
-        """Make the slot show exactly ``outputs``; False when nothing was sent."""
-        slot = self.get(cell_id)
+        """Make the slot show exactly ``outputs``; False when nothing was sent (yet)."""
         value = _json_safe(outputs)
+        with self._lock:
+            image = _has_image(value)
+            if image and self.max_fps > 0:
+                wait = self._painted.get(cell_id, -1e9) + 1.0 / self.max_fps - time.monotonic()
+                if wait > 0:
+                    self._pending[cell_id] = value
+                    self.updates_deferred += 1
+                    if cell_id not in self._timers:
+                        timer = threading.Timer(wait, self._trailing, (cell_id,))
+                        timer.daemon = True
+                        self._timers[cell_id] = timer
+                        timer.start()
+                    return False
+            self._cancel(cell_id)
+            return self._send(cell_id, value, image)
+
+    def _trailing(self, cell_id: str) -> None:
+        with self._lock:
+            self._timers.pop(cell_id, None)
+            value = self._pending.pop(cell_id, None)
+            if value is not None:
+                self._send(cell_id, value, True)
+
+    def _cancel(self, cell_id: str) -> None:
+        self._pending.pop(cell_id, None)
+        timer = self._timers.pop(cell_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _send(self, cell_id: str, value: tuple[Output, ...], image: bool) -> bool:
+        slot = self.get(cell_id)
         try:
             key = json.dumps(value, sort_keys=True, default=repr)
         except (TypeError, ValueError):
@@ -98,6 +150,8 @@ class Slots:
         slot.outputs = value
         self._sent[cell_id] = key
         self.updates_sent += 1
+        if image:
+            self._painted[cell_id] = time.monotonic()
         return True
 
     def outputs(self, cell_id: str) -> tuple[Output, ...]:
@@ -108,6 +162,8 @@ class Slots:
         return cell_id in self._slots
 
     def drop(self, cell_id: str) -> None:
+        with self._lock:
+            self._cancel(cell_id)
         slot = self._slots.pop(cell_id, None)
         self._sent.pop(cell_id, None)
         if slot is not None:
@@ -115,5 +171,9 @@ class Slots:
 
     def forget_all(self) -> None:
         """Let go of every slot without closing it (the page keeps showing it)."""
+        with self._lock:
+            for cell_id, timer in list(self._timers.items()):
+                timer.cancel()
+                self._trailing(cell_id)  # what is held still shows
         self._slots.clear()
         self._sent.clear()
