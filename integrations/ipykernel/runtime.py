@@ -127,6 +127,9 @@ class Runtime:
 
         self.magics = ReactiveMagics(self.shell, runtime=self)
         self.shell.register_magics(self.magics)
+        from .memo import install as install_memo
+
+        self.memo = install_memo(self)  # %%memoize, the memo cache, the repaint cap
         self.shell.events.register("pre_execute", self._ensure_serving)
         self._ensure_serving()
         from reactive import api
@@ -159,6 +162,7 @@ class Runtime:
         for kind in ("line", "cell"):
             for name in ("reactive",):
                 magics[kind].pop(name, None)
+        self.memo.detach()
         if self._task is not None:
             self._task.cancel()
             self._task = None
