@@ -17,7 +17,9 @@ from reactive.config import DIRECTIONS, MODES
 if TYPE_CHECKING:
     from .runtime import Runtime
 
-SUBCOMMANDS = ("on", "off", "status", "mode", "direction", "debounce", "trace", "explain")
+SUBCOMMANDS = (
+    "on", "off", "status", "mode", "direction", "debounce", "trace", "explain", "memo",
+)  # fmt: skip
 
 
 @magics_class
@@ -136,6 +138,11 @@ class ReactiveMagics(Magics):
         from .explain import explain
 
         print(explain(self.runtime, args[0]))
+
+    def _cmd_memo(self, args: list[str]) -> None:
+        from .memo import memo_command
+
+        print(memo_command(self.runtime, args))
 
 
 def _no_args(cmd: str, args: list[str]) -> None:
