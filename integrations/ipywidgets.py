@@ -27,7 +27,7 @@ import ast
 import contextlib
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import ipywidgets
@@ -49,6 +49,34 @@ def _with_buffers(msg: dict[str, Any]) -> dict[str, Any]:
     if data.get("buffer_paths"):
         _put_buffers(state, data["buffer_paths"], msg.get("buffers") or [])
     return state
+
+
+@contextlib.contextmanager
+def _answering(kernel: Any, msg: dict[str, Any]) -> Iterator[None]:
+    """Make ``msg`` the current parent while a held update is applied.
+
+    ipykernel routes a comm's next frontend messages to the shell that last
+    published on it, judged by the parent of that publish.  Applied from the
+    scheduler with its own parent, the echo would pull a subshell slider's
+    later updates onto the busy main shell; with the update's own parent the
+    route stays where the frontend put it.
+    """
+    if kernel is None or not hasattr(kernel, "set_parent") or not msg.get("header"):
+        yield
+        return
+    try:
+        previous = kernel.get_parent("shell")
+        ident_var = getattr(kernel, "_shell_parent_ident", None)
+        ident = ident_var.get() if hasattr(ident_var, "get") else (ident_var or [])
+        kernel.set_parent(ident, msg, channel="shell")
+    except Exception:  # an older kernel without these hooks: apply as is
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            kernel.set_parent(ident, previous or {}, channel="shell")
 
 
 def _alive(obj: Any) -> bool:
@@ -322,13 +350,16 @@ class WidgetSources:
         self._held[mid] = (widget, pending)
         self.stats["held"] += 1
 
-        def apply(mid: str = mid) -> None:
+        kernel = self.runtime.kernel
+
+        def apply(mid: str = mid, msg: dict[str, Any] = msg) -> None:
             with self._held_lock:
                 entry = self._held.pop(mid, None)
                 if entry is not None:
                     w, merged = entry
                     if _alive(w):
-                        w.set_state(merged)
+                        with _answering(kernel, msg):
+                            w.set_state(merged)
 
         for key in tracked:
             self.runtime.scheduler.submit(

@@ -727,6 +727,29 @@ class Graph:
                 out |= {b for b in binders if not self.cells[b].conservative}
         return out
 
+    def rewriters(self, writer: str, until: tuple[float, str]) -> set[str]:
+        """Cells below ``writer`` (and above ``until``) that write what it writes.
+
+        Re-running an earlier writer clobbers their values in the flat
+        namespace; running them again, in order, after it restores the state
+        "run all" leaves for everything below.
+        """
+        cell = self.cells[writer]
+        mine = self.defs(writer)
+        out: set[str] = set()
+        for root in {p.root for p in mine}:
+            ids = self._writers.get(root)
+            if ids is None:
+                continue
+            for cid in ids.after(cell.position, cell.id):
+                if self.order_key(cid) >= until:
+                    break
+                if cid != writer and any(
+                    p.overlaps(q) for p in self.defs(cid) if p.root == root for q in mine
+                ):
+                    out.add(cid)
+        return out
+
     def mark_stale(self, cell_ids: Iterable[str]) -> None:
         for cid in cell_ids:
             cell = self.cells.get(cid)

@@ -50,7 +50,7 @@ from .events import (
     RunResult,
     SourceChanged,
 )
-from .graph import Cell, CellStatus, CycleError, Graph, Source
+from .graph import Cell, CellStatus, CycleError, Direction, Graph, Source
 from .trace import BatchTrace, RunRecord, TraceLog
 
 log = logging.getLogger("reactive")
@@ -108,7 +108,10 @@ class Scheduler:
         self._source_taken: dict[Source, float] = {}
         self._last_start: dict[str, float] = {}
         self._work: dict[str, tuple[str, str]] = {}  # cell id -> (kind, detail)
-        self._rebound: dict[str, set[str]] = {}
+        self._rebound: dict[str, dict[str, int]] = {}
+        self._restores = 0
+        #: restores allowed per batch on top of 4 per cell (a loop guard)
+        self.max_restores_per_batch = 64
         self._analyses: dict[str, CellAnalysis] = {}  # per batch: writers re-run for a reader
         self._batch: BatchTrace | None = None
         self._batch_ids = 0
@@ -121,6 +124,8 @@ class Scheduler:
         self.stats = {"events": 0, "coalesced": 0, "runs": 0, "batches": 0}
         #: upper bound of loop iterations spent collecting events after a run
         self.settle_checkpoints = 32
+        #: how long to wait for the next event of a drag before running on (s)
+        self.drag_settle = 0.004
 
     # ------------------------------------------------------------ settings
     def set_debounce(self, seconds: float, source: Source | None = None) -> None:
@@ -249,6 +254,7 @@ class Scheduler:
     async def _pump(self) -> float | None:
         """Run work until none is runnable; return seconds until the next due item."""
         while True:
+            events_before = self.stats["events"]
             async with self.lock:
                 self._busy = True
                 try:
@@ -256,11 +262,11 @@ class Scheduler:
                 finally:
                     self._busy = False
             if wait is _RAN:
-                await self._settle()
+                await self._settle(dragging=self.stats["events"] > events_before)
                 continue
             return wait
 
-    async def _settle(self) -> None:
+    async def _settle(self, *, dragging: bool = False) -> None:
         """Let the host deliver events that queued up while a cell ran.
 
         A kernel hands queued widget messages to its handlers one loop
@@ -269,13 +275,22 @@ class Scheduler:
         (no coalescing on the main shell).  A few zero-length checkpoints let
         the queue drain; they stop as soon as no new event shows up.
         """
+        start = self.stats["events"]
         quiet = 0
         for _ in range(self.settle_checkpoints):
             before = self.stats["events"]
             await anyio.lowlevel.checkpoint()
             quiet = quiet + 1 if self.stats["events"] == before else 0
             if quiet >= 3:
-                return
+                break
+        if (dragging or self.stats["events"] > start) and self.drag_settle > 0:
+            # A drag is on.  The browser keeps one update in flight and sends the
+            # next only when the previous one's idle arrives -- which a busy kernel
+            # publishes only now.  Waiting one round trip for it saves starting a
+            # whole run on a value that is already superseded.
+            arrival = self._wakeup = anyio.Event()
+            with anyio.move_on_after(self.drag_settle):
+                await arrival.wait()
 
     async def _step(self) -> float | None:
         """Take events, then run the first runnable cell.  Called under the lock.
@@ -296,10 +311,8 @@ class Scheduler:
         except CycleError as err:
             self._fail_cycle(err)
             return _RAN
-        rebind = self.graph.misbound(cid) - self._rebound.get(cid, set())
+        rebind = self._restorers(cid)
         if rebind:
-            # run the right writers first; guard against asking twice per batch
-            self._rebound.setdefault(cid, set()).update(rebind)
             for w in rebind:
                 self._enqueue(w, "restore", f"cell {cid} reads what it wrote, since overwritten")
             return _RAN
@@ -319,6 +332,32 @@ class Scheduler:
             return _RAN
         await self._run(cid, why)
         return _RAN
+
+    def _restorers(self, cid: str) -> set[str]:
+        """Writers to re-run before ``cid`` so it reads what "run all" gives it.
+
+        A writer may be asked for again once it has run (restoring one writer
+        can clobber what another restored), but not while it is still queued;
+        a per-batch budget stops a pathological notebook from looping.
+        """
+        asked = self._rebound.setdefault(cid, {})
+        out: set[str] = set()
+        for w in self.graph.misbound(cid):
+            runs = self.graph.cells[w].run_count
+            if asked.get(w) == runs:
+                continue  # asked already and it has not run since
+            if self._restores >= self.max_restores_per_batch + 4 * len(self.graph):
+                log.warning("reactive: restore budget exhausted before cell %s", cid)
+                return set()
+            asked[w] = runs
+            self._restores += 1
+            out.add(w)
+        if out and self.graph.direction is Direction.IN_ORDER:
+            # re-establish, in order, every later write the restored cells clobber
+            until = max(self.graph.order_key(c) for c in {cid, *self._work})
+            for w in list(out):
+                out |= self.graph.rewriters(w, until)
+        return out
 
     def _inputs_unchanged(self, cid: str, inputs: frozenset) -> bool:  # type: ignore[type-arg]
         check = getattr(self.executor, "inputs_unchanged", None)
@@ -386,6 +425,7 @@ class Scheduler:
 
     def _close_batch(self, outcome: str) -> None:
         self._rebound.clear()
+        self._restores = 0
         batch, self._batch = self._batch, None
         if batch is None:
             return
