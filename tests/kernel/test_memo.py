@@ -523,20 +523,40 @@ def test_inline_figures_repaint_at_most_max_fps_and_end_on_the_final_state(nb: N
     assert final[0]["text"] == "v 40\n" and "image/png" in final[1]["data"]
 
 
-def test_memoized_example_dashboard_cell_is_instant_on_revisit(nb: Notebook) -> None:
-    s = slider(nb, "s", "s = W.IntSlider(value=1, max=10); s")
-    nb.execute(
-        "data",
-        "%%memoize\nimport time\nopen(LOG, 'a').write('x')\ntime.sleep(0.5)\n"
-        "rows = list(range(s.value))",
-    )
-    nb.execute("show", "print('rows', len(rows))")
-    for v in (2, 3):
-        nb.send_widget_update(s, {"value": v})
-        wait_text(nb, "show", f"rows {v}\n")
-    mark = nb.mark()
-    mid = nb.send_widget_update(s, {"value": 2})
-    wait_text(nb, "show", "rows 2\n")
-    shown = [u for u in slot_updates(nb, "show", mark)]
-    assert shown and shown[-1]["t"] - nb.sent_at(mid) < 0.4, "a revisit does not wait for the body"
-    assert body_runs(nb) == 3
+# --------------------------------------------------------------------------- the example
+
+
+def test_memo_plot_example_revisits_are_instant(
+    notebook_factory: Callable[..., Notebook], cache_home: Path
+) -> None:
+    from tests.kernel.test_examples import LAUNCHER, code_cells, png
+
+    nb = notebook_factory(kernel_cmd=LAUNCHER, env={"XDG_CACHE_HOME": str(cache_home)})
+    for cid, src in code_cells("memo_plot.ipynb"):
+        reply = nb.execute(cid, src, timeout=60)
+        assert reply["status"] == "ok", (cid, reply)
+    assert nb.text("data") == "simulated 2000 samples at 3 Hz\n"
+    assert len(png(nb, "plot")) == 1
+    freq = nb.find_widget("IntSliderModel")[0]
+    images = {3: png(nb, "plot")[0]}
+    shown = images[3]
+    for v in (5, 3, 5):
+        mark = nb.mark()
+        mid = nb.send_widget_update(freq, {"value": v})
+        nb.wait_for(
+            lambda v=v, before=shown: (
+                f"at {v} Hz" in nb.text("data") and png(nb, "plot") not in ([], [before])
+            ),
+            timeout=30,
+            what=f"data and plot at {v} Hz",
+        )
+        (shown,) = png(nb, "plot")
+        if v in images:
+            assert shown == images[v], "a revisit shows the same picture"
+            assert memo_last(nb, "data") == "hit"
+            assert nb.text("data") == f"simulated 2000 samples at {v} Hz\n", "--verbose replays"
+            took = slot_updates(nb, "plot", mark)[-1]["t"] - nb.sent_at(mid)
+            assert took < 0.9, f"a revisit does not wait for the 1 s body ({took:.2f} s)"
+        images[v] = shown
+    assert runs(nb).get("data") == 3 and probe(nb, f"{RT}.memo.cache.stats.hits") == 2
+    assert lost_output(nb) == []
