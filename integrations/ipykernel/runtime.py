@@ -15,15 +15,17 @@ import contextlib
 import hashlib
 import logging
 import threading
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from reactive.config import Reactive
-from reactive.events import Interrupt, Outcome, RunResult
-from reactive.graph import CellStatus, Graph
+from reactive.events import Interrupt, Outcome, RunReason, RunResult
+from reactive.graph import Cell, CellStatus, Graph
 from reactive.scheduler import Scheduler, UpstreamFailed
 from reactive.trace import BatchTrace
 
 from .executor import KernelExecutor, _busy
+from .lineage import KernelLineage
 from .notebook_order import NotebookOrder
 from .slots import Slots
 
@@ -67,6 +69,12 @@ class Runtime:
         self.scheduler = Scheduler(
             self.graph, self.executor, transform=self._transform, on_batch=self._on_batch
         )
+        #: called after every run of a cell, the user's and reactive ones: (id, source, result, why)
+        self.on_run: list[Callable[[str, str, RunResult, str], None]] = []
+        self.executor.run = self._reported(self.executor.run)  # type: ignore[method-assign]
+        self.recorder = KernelLineage(self)  # what ran, for code/deps/users/timestamp/...
+        self.lineage = self.recorder.lineage
+        self.on_run.append(self.recorder.ran)
         self.order = NotebookOrder()
         self.trace_lines: list[str] = []
         self.trace_sink: Any = None
@@ -132,6 +140,7 @@ class Runtime:
         self.memo = install_memo(self)  # %%memoize, the memo cache, the repaint cap
         self.shell.events.register("pre_execute", self._ensure_serving)
         self._ensure_serving()
+        self.recorder.install()
         from reactive import api
 
         api.set_host(self)
@@ -146,6 +155,7 @@ class Runtime:
         logger = logging.getLogger("reactive")
         logger.handlers, logger.propagate = handlers, propagate
         api.set_host(None)
+        self.recorder.uninstall()
         self.widgets.uninstall()
         kernel = self.kernel
         if kernel is not None:
@@ -229,40 +239,17 @@ class Runtime:
         self._sync_order(meta)
         if self.config.mode != "reactive":
             return await self._run_normal(original, cid, code, silent, *args, **kw)
-        merc = meta.get("mercury")
-        if isinstance(merc, dict) and merc.get("kind") == "cell":
-            # a mercury app re-sends every cell below a moved widget (integrations/mercury.py)
-            from reactive.integrations.mercury import execute as mercury_execute
-
-            return await mercury_execute(self, original, cid, code, silent, *args, **kw)
-        return await self.run_user(original, cid, code, silent, *args, **kw)
-
-    async def run_user(
-        self,
-        original: Any,
-        cid: str,
-        code: str,
-        silent: bool,
-        *args: Any,
-        show_slot: bool = True,
-        **kw: Any,
-    ) -> Any:
-        """Run a user's execution through the scheduler; return ipykernel's reply.
-
-        ``show_slot=False`` leaves the cell's slot undisplayed, for a host that shows
-        the outputs itself (mercury renders only what its own requests return).
-        """
         box: dict[str, Any] = {}
 
         async def run_self() -> RunResult:
-            return await self._run_user_cell(
-                original, cid, code, silent, box, *args, show_slot=show_slot, **kw
-            )
+            result = await self._run_user_cell(original, cid, code, silent, box, *args, **kw)
+            self._ran(cid, code, result, "user: executed by the user")
+            return result
 
         try:
             await self.scheduler.user_run(cid, code, run_self, upstream=self.config.upstream)
         except UpstreamFailed as exc:
-            return self._refuse(cid, exc, show_slot=show_slot)
+            return self._refuse(cid, exc)
         except KeyboardInterrupt:
             return self._error_reply("KeyboardInterrupt", "interrupted before the cell ran")
         return box["reply"]
@@ -275,14 +262,12 @@ class Runtime:
         silent: bool,
         box: dict[str, Any],
         *a: Any,
-        show_slot: bool = True,
         **kw: Any,
     ) -> RunResult:
         shell = self.shell
         defs, refs = self.graph.defs(cid), self.graph.refs(cid)
         self.executor.record_inputs(cid, refs)
-        if show_slot:
-            self.slots.show(cid, shell.display_pub.publish)
+        self.slots.show(cid, shell.display_pub.publish)
         cap = self.executor.capture(cid, stream=True, flush=False)
         with _busy(self.executor), cap:
             reply = await original(code, silent, *a, **kw)
@@ -322,6 +307,7 @@ class Runtime:
         self.graph.note_ran(cid)
         ok = not (isinstance(reply, dict) and reply.get("status") == "error")
         cell.status = CellStatus.FRESH if ok else CellStatus.ERRORED
+        self._ran(cid, code, RunResult(Outcome.OK if ok else Outcome.ERROR), "user (reactive off)")
         changed = self.executor.changed(cid, defs) if ok else None
         stale = set()
         for child in self.graph.children(cid, changed):
@@ -330,10 +316,26 @@ class Runtime:
         self.graph.mark_stale(stale)
         return reply
 
-    def _refuse(self, cid: str, exc: UpstreamFailed, *, show_slot: bool = True) -> dict[str, Any]:
+    def _reported(self, run: Callable[[Cell, RunReason], Any]) -> Callable[[Cell, RunReason], Any]:
+        """The executor's ``run``, reporting each reactive run to ``on_run`` as well."""
+
+        async def reported(cell: Cell, why: RunReason) -> RunResult:
+            result: RunResult = await run(cell, why)
+            self._ran(cell.id, cell.source, result, str(why))
+            return result
+
+        return reported
+
+    def _ran(self, cid: str, source: str, result: RunResult, why: str) -> None:
+        for hook in list(self.on_run):
+            try:
+                hook(cid, source, result, why)
+            except Exception:  # a broken observer must not break execution
+                log.exception("reactive: on_run hook failed for cell %s", cid)
+
+    def _refuse(self, cid: str, exc: UpstreamFailed) -> dict[str, Any]:
         text = f"reactive: {exc}. Fix that cell (or run it) first."
-        if show_slot:
-            self.slots.show(cid, self.shell.display_pub.publish)
+        self.slots.show(cid, self.shell.display_pub.publish)
         self.slots.fill(
             cid,
             [
@@ -414,6 +416,12 @@ class Runtime:
         from .explain import find_cell
 
         return find_cell(self, str(ref))
+
+    def cell_outputs(self, cell_id: str) -> tuple[dict[str, Any], ...]:
+        return self.slots.outputs(cell_id)
+
+    def publish(self, outputs: Sequence[dict[str, Any]]) -> None:
+        self.recorder.publish(outputs)
 
     def index_of(self, cell_id: str) -> int:
         for i, c in enumerate(self.graph.ordered(), start=1):
