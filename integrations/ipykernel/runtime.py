@@ -239,17 +239,42 @@ class Runtime:
         self._sync_order(meta)
         if self.config.mode != "reactive":
             return await self._run_normal(original, cid, code, silent, *args, **kw)
+        merc = meta.get("mercury")
+        if isinstance(merc, dict) and merc.get("kind") == "cell":
+            # a mercury app re-sends every cell below a moved widget (integrations/mercury.py)
+            from reactive.integrations.mercury import execute as mercury_execute
+
+            return await mercury_execute(self, original, cid, code, silent, *args, **kw)
+        return await self.run_user(original, cid, code, silent, *args, **kw)
+
+    async def run_user(
+        self,
+        original: Any,
+        cid: str,
+        code: str,
+        silent: bool,
+        *args: Any,
+        show_slot: bool = True,
+        **kw: Any,
+    ) -> Any:
+        """Run a user's execution through the scheduler; return ipykernel's reply.
+
+        ``show_slot=False`` leaves the cell's slot undisplayed, for a host that shows
+        the outputs itself (mercury renders only what its own requests return).
+        """
         box: dict[str, Any] = {}
 
         async def run_self() -> RunResult:
-            result = await self._run_user_cell(original, cid, code, silent, box, *args, **kw)
+            result = await self._run_user_cell(
+                original, cid, code, silent, box, *args, show_slot=show_slot, **kw
+            )
             self._ran(cid, code, result, "user: executed by the user")
             return result
 
         try:
             await self.scheduler.user_run(cid, code, run_self, upstream=self.config.upstream)
         except UpstreamFailed as exc:
-            return self._refuse(cid, exc)
+            return self._refuse(cid, exc, show_slot=show_slot)
         except KeyboardInterrupt:
             return self._error_reply("KeyboardInterrupt", "interrupted before the cell ran")
         return box["reply"]
@@ -262,12 +287,14 @@ class Runtime:
         silent: bool,
         box: dict[str, Any],
         *a: Any,
+        show_slot: bool = True,
         **kw: Any,
     ) -> RunResult:
         shell = self.shell
         defs, refs = self.graph.defs(cid), self.graph.refs(cid)
         self.executor.record_inputs(cid, refs)
-        self.slots.show(cid, shell.display_pub.publish)
+        if show_slot:
+            self.slots.show(cid, shell.display_pub.publish)
         cap = self.executor.capture(cid, stream=True, flush=False)
         with _busy(self.executor), cap:
             reply = await original(code, silent, *a, **kw)
@@ -333,9 +360,10 @@ class Runtime:
             except Exception:  # a broken observer must not break execution
                 log.exception("reactive: on_run hook failed for cell %s", cid)
 
-    def _refuse(self, cid: str, exc: UpstreamFailed) -> dict[str, Any]:
+    def _refuse(self, cid: str, exc: UpstreamFailed, *, show_slot: bool = True) -> dict[str, Any]:
         text = f"reactive: {exc}. Fix that cell (or run it) first."
-        self.slots.show(cid, self.shell.display_pub.publish)
+        if show_slot:
+            self.slots.show(cid, self.shell.display_pub.publish)
         self.slots.fill(
             cid,
             [
