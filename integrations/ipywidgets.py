@@ -205,6 +205,23 @@ def resolve_sources(
     return frozenset(found)
 
 
+def _rebind_handlers() -> None:
+    """Point every open widget's comm at the current ``Widget._handle_msg``.
+
+    ipywidgets binds ``comm.on_msg(self._handle_msg)`` when a widget opens,
+    so widgets made before ``%load_ext reactive`` (or before a reload) would
+    keep the old handler -- and a slider made earlier would never re-run
+    anything, or would feed a scheduler that is gone.
+    """
+    from ipywidgets.widgets.widget import _instances
+
+    for widget in list(_instances.values()):
+        comm = getattr(widget, "comm", None)
+        if comm is not None:
+            with contextlib.suppress(Exception):
+                comm.on_msg(widget._handle_msg)
+
+
 class WidgetSources:
     """Installs the listener and the unwedging wrapper into one runtime."""
 
@@ -230,6 +247,7 @@ class WidgetSources:
 
         _handle_msg.__reactive_wrapped__ = original  # type: ignore[attr-defined]
         Widget._handle_msg = _handle_msg
+        _rebind_handlers()
         kernel = rt.kernel
         if kernel is not None and hasattr(kernel, "dispatch_shell"):
             self._saved_dispatch = kernel.__dict__.get("dispatch_shell")
@@ -251,6 +269,7 @@ class WidgetSources:
         if self._original_handle_msg is not None:
             Widget._handle_msg = self._original_handle_msg
             self._original_handle_msg = None
+            _rebind_handlers()
         kernel = rt.kernel
         if kernel is not None and "dispatch_shell" in kernel.__dict__:
             if self._saved_dispatch is None:

@@ -8,8 +8,10 @@ traitlets validates all three the same way.
 
 from __future__ import annotations
 
-from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode, validate
-from traitlets.config import Configurable
+from typing import Any
+
+from traitlets import Bool, CaselessStrEnum, Float, Int, TraitError, Unicode, validate
+from traitlets.config import Config, Configurable
 
 MODES = ("reactive", "normal")
 DIRECTIONS = ("in_order", "any_order")
@@ -75,6 +77,34 @@ class Reactive(Configurable):
         if proposal["value"] <= 0:
             raise ValueError(f"memo_max_bytes must be > 0, got {proposal['value']!r}")
         return proposal["value"]
+
+
+def load_settings(parent: Any) -> tuple[Reactive, list[str]]:
+    """The settings from ``parent``'s config, with invalid values left at their defaults.
+
+    A typo in ``ipython_config.py`` or on the kernel command line must not
+    stop the runtime from loading (IPython would only log the failure where
+    nobody looks): each bad value is dropped and described in one line, for
+    the runtime to show the user.
+    """
+    section = dict(getattr(getattr(parent, "config", None), "Reactive", {}) or {})
+    errors: list[str] = []
+    known = Reactive.class_traits(config=True)
+    for name, value in list(section.items()):
+        if name not in known:
+            errors.append(f"unknown setting Reactive.{name} (valid: {', '.join(sorted(known))})")
+            del section[name]
+            continue
+        try:
+            Reactive(config=Config({"Reactive": {name: value}}))
+        except (TraitError, ValueError, TypeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            errors.append(f"ignored Reactive.{name}={value!r}: {first}")
+            del section[name]
+    base = getattr(parent, "config", None)
+    config = Config(base) if base is not None else Config()
+    config["Reactive"] = Config(section)
+    return Reactive(parent=parent, config=config), errors
 
 
 def settable() -> dict[str, str]:

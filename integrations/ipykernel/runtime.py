@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
-from reactive.config import Reactive
+from reactive.config import load_settings
 from reactive.events import Interrupt, Outcome, RunReason, RunResult
 from reactive.graph import Cell, CellStatus, Graph
 from reactive.scheduler import Scheduler, UpstreamFailed
@@ -45,7 +45,15 @@ class Runtime:
         rt = cls(shell)
         rt.start()
         cls.current = rt
+        if rt.notes and rt._in_request():  # %load_ext in a cell: say it right there
+            print("\n".join(rt.notes))
+            rt.notes.clear()
         return rt
+
+    def _in_request(self) -> bool:
+        get_parent = getattr(self.kernel, "get_parent", None)
+        parent = get_parent() if get_parent is not None else None
+        return bool((parent or {}).get("header", {}).get("msg_type") == "execute_request")
 
     @classmethod
     def uninstall(cls, shell: Any) -> None:
@@ -57,7 +65,9 @@ class Runtime:
     def __init__(self, shell: Any) -> None:
         self.shell = shell
         self.kernel = getattr(shell, "kernel", None)
-        self.config = Reactive(parent=shell)
+        self.config, config_errors = load_settings(shell)
+        #: one-line notes for the user (bad settings), shown in the next cell run
+        self.notes: list[str] = [f"reactive: {e}" for e in config_errors]
         self.graph = Graph(self.config.direction)
         self.slots = Slots()
         self.executor = KernelExecutor(
@@ -135,6 +145,8 @@ class Runtime:
 
         self.magics = ReactiveMagics(self.shell, runtime=self)
         self.shell.register_magics(self.magics)
+        if self.config not in self.shell.configurables:
+            self.shell.configurables.append(self.config)  # so %config Reactive.x works
         from .memo import install as install_memo
 
         self.memo = install_memo(self)  # %%memoize, the memo cache, the repaint cap
@@ -173,6 +185,8 @@ class Runtime:
             for name in ("reactive",):
                 magics[kind].pop(name, None)
         self.memo.detach()
+        if self.config in self.shell.configurables:
+            self.shell.configurables.remove(self.config)
         if self._task is not None:
             self._task.cancel()
             self._task = None
@@ -293,6 +307,7 @@ class Runtime:
         shell = self.shell
         defs, refs = self.graph.defs(cid), self.graph.refs(cid)
         self.executor.record_inputs(cid, refs)
+        self._notices()
         if show_slot:
             self.slots.show(cid, shell.display_pub.publish)
         cap = self.executor.capture(cid, stream=True, flush=False)
@@ -385,6 +400,24 @@ class Runtime:
             "evalue": evalue,
             "traceback": [f"{ename}: {evalue}"],
         }
+
+    def _notices(self) -> None:
+        """Show pending notes, and the live trace, in the cell the user runs.
+
+        Settings come from config files or the kernel command line before any
+        cell exists, so a bad one can only be reported in the next cell run;
+        likewise ``c.Reactive.trace = True`` has no cell to print into until then.
+        """
+        publish = self.shell.display_pub.publish
+        if self.notes:
+            text = "\n".join(self.notes) + "\n"
+            self.notes.clear()
+            publish({"text/plain": text}, {})
+        if self.config.trace and self.trace_sink is None:
+            from ipywidgets import Output
+
+            self.trace_sink = Output()
+            publish({"text/plain": "reactive trace", **self.trace_sink._repr_mimebundle_()}, {})
 
     # ------------------------------------------------------------ config
     def _config_changed(self, change: dict[str, Any]) -> None:
