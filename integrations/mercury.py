@@ -156,16 +156,20 @@ class MercuryHost:
         """The reply for a cell that need not run, or None when it must run."""
         rt = self.rt
         cell = rt.graph.cells.get(cid)
-        if (
-            cell is None
-            or cell.source != code
-            or cell.run_count == 0
-            or cell.status not in _SETTLED
-            or cid in rt.scheduler._work
-            or not rt.slots.has(cid)
-            or rt.scheduler._upstream_plan(cid)
-            or not self._values_unchanged(cid)
-        ):
+        try:
+            if (
+                cell is None
+                or cell.source != code
+                or cell.run_count == 0
+                or cell.status not in _SETTLED
+                or cid in rt.scheduler._work
+                or not rt.slots.has(cid)
+                or rt.scheduler._upstream_plan(cid)
+                or not self._values_unchanged(cid)
+            ):
+                return None
+        except Exception:  # a cycle (any-order mode), a value that fails to resolve: run it
+            log.debug("reactive: mercury asked for %s; running it", cid, exc_info=True)
             return None
         count = rt.shell.execution_count
         if cell.status is CellStatus.ERRORED:
