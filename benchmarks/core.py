@@ -193,4 +193,12 @@ def run(quick: bool = False) -> str:
     ]
     rows += _planning(5 if quick else 30)
     rows.append(_memory(10_000 if quick else 100_000))
-    return table(["measure", "median", "p95", "baseline (same run)", "ratio"], rows)
+    notes = (
+        "\n\nBaselines, measured in the same run: a bare anyio hand-off (an event set, a task"
+        " wakes and calls a no-op) for the per-event overhead; a BFS over a pre-built adjacency"
+        " dict for planning (a graph that materialised every edge; ours builds none ahead, so"
+        " an edit costs nothing until a plan is asked for); a FIFO queue holding every event for"
+        " memory (a scheduler without coalescing). A 1,000-cell plan visits every cell of the"
+        " cascade, so its cost is per affected cell (about 8 µs each here), not per notebook."
+    )
+    return table(["measure", "median", "p95", "baseline (same run)", "ratio"], rows) + notes
