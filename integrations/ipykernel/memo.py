@@ -51,8 +51,6 @@ from reactive.memo import (
 )
 from reactive.paths import Attr, Item, SymbolPath
 
-from .executor import _MISSING, resolve
-
 if TYPE_CHECKING:
     from .runtime import Runtime
 
@@ -68,6 +66,21 @@ _REPLAYED = {
 # ---------------------------------------------------------------------------
 # Inputs
 # ---------------------------------------------------------------------------
+
+_MISSING = object()
+
+
+def resolve(ns: dict[str, Any], path: SymbolPath) -> Any:
+    """The value at ``path`` in ``ns``, or ``_MISSING`` (a failing step counts as missing)."""
+    value = ns.get(path.root, _MISSING)
+    for step in path.steps:
+        if value is _MISSING:
+            break
+        try:
+            value = getattr(value, step.name) if isinstance(step, Attr) else value[step.key]
+        except Exception:
+            value = _MISSING
+    return value
 
 
 def _widget_state(value: Any, seen: frozenset[int] = frozenset()) -> Any:
