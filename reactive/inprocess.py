@@ -21,9 +21,7 @@ import anyio
 
 from .events import Outcome, RunReason, RunResult, SourceChanged
 from .graph import Cell, Source
-from .paths import Attr, Item, SymbolPath
-
-_MISSING = object()
+from .paths import MISSING, SymbolPath, resolve
 
 
 class Var:
@@ -49,26 +47,10 @@ class Var:
         return f"Var({self.name}={self.value!r})"
 
 
-def resolve(ns: dict[str, Any], path: SymbolPath) -> Any:
-    """The value at ``path`` in ``ns``, or a sentinel when it does not exist."""
-    value = ns.get(path.root, _MISSING)
-    for step in path.steps:
-        if value is _MISSING:
-            break
-        try:
-            if isinstance(step, Attr):
-                value = getattr(value, step.name)
-            elif isinstance(step, Item):
-                value = value[step.key]
-        except Exception:
-            value = _MISSING
-    return value
-
-
 def snapshot(value: Any) -> Any:
     """A comparable token of a value's content (identity when not picklable)."""
-    if value is _MISSING:
-        return _MISSING
+    if value is MISSING:
+        return MISSING
     try:
         return pickle.dumps(value, protocol=5)
     except Exception:

@@ -13,8 +13,9 @@ and ``d["b"]`` are independent.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 Key: TypeAlias = str | int | float | bool | bytes | tuple | None
 
@@ -88,6 +89,27 @@ class SymbolPath:
 
     def __repr__(self) -> str:
         return f"<{self}>"
+
+
+#: what :func:`resolve` returns for a path that leads nowhere
+MISSING: Any = object()
+
+
+def resolve(ns: Mapping[str, Any], path: SymbolPath) -> Any:
+    """The value at ``path`` in a namespace, or :data:`MISSING`.
+
+    Reading a path must never run into an exception of the host's: a
+    missing key, a raising property or a deleted name all mean "not there".
+    """
+    value = ns.get(path.root, MISSING)
+    for step in path.steps:
+        if value is MISSING:
+            break
+        try:
+            value = getattr(value, step.name) if isinstance(step, Attr) else value[step.key]
+        except Exception:
+            value = MISSING
+    return value
 
 
 def name(root: str) -> SymbolPath:

@@ -17,34 +17,20 @@ from typing import Any
 from reactive.events import Outcome, RunReason, RunResult
 from reactive.fingerprint import Unfingerprintable, fingerprint
 from reactive.graph import Cell, Source
-from reactive.paths import Attr, Item, SymbolPath
+from reactive.paths import MISSING, SymbolPath, resolve
+
+__all__ = ["MISSING", "KernelExecutor", "fingerprints", "resolve"]
+_MISSING = MISSING  # the name other integration modules import
 
 from .capture import Output, OutputCapture
 from .slots import Slots
-
-_MISSING = object()
 
 #: resolves a cell's read paths to the sources they touch (set by widget integrations)
 SourceResolver = Callable[[dict[str, Any], Iterable[SymbolPath], str], frozenset[Source]]
 
 
-def resolve(ns: dict[str, Any], path: SymbolPath) -> Any:
-    value = ns.get(path.root, _MISSING)
-    for step in path.steps:
-        if value is _MISSING:
-            break
-        try:
-            if isinstance(step, Attr):
-                value = getattr(value, step.name)
-            elif isinstance(step, Item):
-                value = value[step.key]
-        except Exception:
-            value = _MISSING
-    return value
-
-
 def fingerprints(ns: dict[str, Any], paths: Iterable[SymbolPath]) -> dict[SymbolPath, Any]:
-    return {p: (None if (v := resolve(ns, p)) is _MISSING else fingerprint(v)) for p in paths}
+    return {p: (None if (v := resolve(ns, p)) is MISSING else fingerprint(v)) for p in paths}
 
 
 def _same(a: Any, b: Any) -> bool:
