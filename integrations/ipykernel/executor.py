@@ -19,11 +19,11 @@ from reactive.fingerprint import Unfingerprintable, fingerprint
 from reactive.graph import Cell, Source
 from reactive.paths import MISSING, SymbolPath, resolve
 
-__all__ = ["MISSING", "KernelExecutor", "fingerprints", "resolve"]
-_MISSING = MISSING  # the name other integration modules import
-
 from .capture import Output, OutputCapture
 from .slots import Slots
+
+__all__ = ["MISSING", "KernelExecutor", "fingerprints", "resolve"]
+_MISSING = MISSING  # the name other integration modules import
 
 #: resolves a cell's read paths to the sources they touch (set by widget integrations)
 SourceResolver = Callable[[dict[str, Any], Iterable[SymbolPath], str], frozenset[Source]]
