@@ -16,7 +16,6 @@ the kernel on a profile written here instead.
 from __future__ import annotations
 
 import ast
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,17 +24,11 @@ import pytest
 
 from reactive.config import settable
 from tests.kernel.harness import Notebook
+from tests.kernel.test_examples import LAUNCHER
 from tests.kernel.test_reactive_kernel import lost_output, probe, runs, wait_text
 
 pytestmark = pytest.mark.kernel
 
-LAUNCHER = [
-    sys.executable,
-    "-m",
-    "reactive.integrations.ipykernel.launcher",
-    "-f",
-    "{connection_file}",
-]
 RUNTIME = "__import__('reactive.integrations.ipykernel.runtime', fromlist=['R']).Runtime.current"
 IMAGE = "image/png"
 DEBOUNCE_S = 0.150
