@@ -59,16 +59,32 @@ def _widget_sources(fn: str, host: Host, target: object) -> frozenset[Source]:
     return sources
 
 
-def debounce(widget: object, ms: float) -> None:
-    """Wait until ``widget`` has been still for ``ms`` milliseconds before re-running.
+def debounce(target: object, ms: float) -> None:
+    """Re-run only after ``ms`` milliseconds of quiet: for a widget, or for one cell.
 
     For cells too slow to follow a drag (a 2-second model fit): intermediate
-    positions are skipped, the final one always runs.  ``ms=0`` removes it.
+    positions are skipped, the final one always runs.  On a widget it holds
+    back every reader; on a cell (its notebook position, id, or a variable it
+    defines) only that cell waits, while faster cells keep repainting.
+    ``ms=0`` removes it.
     """
     value = _number("debounce", "ms", ms)
     host = _require("debounce")
-    for src in _widget_sources("debounce", host, widget):
+    if isinstance(target, (int, str)) and not isinstance(target, bool):
+        host.scheduler.set_cell_debounce(_cell("debounce", host, target), value / 1000)
+        return
+    for src in _widget_sources("debounce", host, target):
         host.scheduler.set_debounce(value / 1000, src)
+
+
+def _cell(fn: str, host: Host, target: int | str) -> str:
+    cell = host.find_cell(target)
+    if cell is None:
+        raise LookupError(
+            f"reactive.{fn}: no cell matches {target!r}; give a cell number, "
+            "a cell id, a variable a cell defines, or a widget"
+        )
+    return cell
 
 
 def throttle(target: object, hz: float) -> None:
@@ -81,13 +97,7 @@ def throttle(target: object, hz: float) -> None:
     rate = _number("throttle", "hz", hz)
     host = _require("throttle")
     if isinstance(target, (int, str)) and not isinstance(target, bool):
-        cell = host.find_cell(target)
-        if cell is None:
-            raise LookupError(
-                f"reactive.throttle: no cell matches {target!r}; give a cell number, "
-                "a cell id, a variable a cell defines, or a widget"
-            )
-        host.scheduler.set_throttle(cell, rate or None)
+        host.scheduler.set_throttle(_cell("throttle", host, target), rate or None)
         return
     for src in _widget_sources("throttle", host, target):
         host.scheduler.set_source_throttle(src, rate or None)

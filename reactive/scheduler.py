@@ -104,6 +104,8 @@ class Scheduler:
         self._others: list[Event] = []
         self._debounce: dict[Source | None, float] = {}
         self._throttle: dict[str, float] = {}
+        self._cell_debounce: dict[str, float] = {}
+        self._queued_at: dict[str, float] = {}
         self._source_gap: dict[Source, float] = {}
         self._source_taken: dict[Source, float] = {}
         self._last_start: dict[str, float] = {}
@@ -136,6 +138,20 @@ class Scheduler:
             self._debounce.pop(source, None)
         else:
             self._debounce[source] = float(seconds)
+
+    def set_cell_debounce(self, cell_id: str, seconds: float) -> None:
+        """Run ``cell_id`` only once its inputs have been quiet for ``seconds``.
+
+        For a slow cell (a 2-second model fit) downstream of fast ones: the
+        fast cells keep repainting during a drag, the slow one waits for the
+        drag to pause.
+        """
+        if not isinstance(seconds, (int, float)) or seconds < 0 or seconds != seconds:
+            raise ValueError(f"debounce must be a number of seconds >= 0, got {seconds!r}")
+        if seconds == 0:
+            self._cell_debounce.pop(cell_id, None)
+        else:
+            self._cell_debounce[cell_id] = float(seconds)
 
     def set_throttle(self, cell_id: str, hz: float | None) -> None:
         """Start ``cell_id`` at most ``hz`` times a second (None or 0: no cap)."""
@@ -316,11 +332,12 @@ class Scheduler:
             for w in rebind:
                 self._enqueue(w, "restore", f"cell {cid} reads what it wrote, since overwritten")
             return _RAN
-        gap = self._throttle.get(cid)
-        if gap is not None:
-            ready_at = self._last_start.get(cid, float("-inf")) + gap
-            if ready_at > self.clock():
-                return max(1e-4, ready_at - self.clock())
+        ready_at = max(
+            self._last_start.get(cid, float("-inf")) + self._throttle.get(cid, 0.0),
+            self._queued_at.get(cid, float("-inf")) + self._cell_debounce.get(cid, 0.0),
+        )
+        if ready_at > self.clock():
+            return max(1e-4, ready_at - self.clock())
         kind, detail = self._work.pop(cid)
         why = RunReason(kind, detail, self._batch_id(), self.graph.refs(cid))
         if (
@@ -408,6 +425,7 @@ class Scheduler:
         if cell is None:
             return
         self._work[cid] = (kind, detail)
+        self._queued_at[cid] = self.clock()
         cell.status = CellStatus.QUEUED
 
     # ------------------------------------------------------------ batches

@@ -203,7 +203,8 @@ def test_debounce_and_throttle_api(wnb: Notebook) -> None:
     [
         ("reactive.debounce(s, -1)", "reactive.debounce: ms must be >= 0"),
         ("reactive.debounce(s, 'soon')", "ms must be a finite number"),
-        ("reactive.debounce(42, 10)", "expected a widget the runtime can track"),
+        ("reactive.debounce(4.5, 10)", "expected a widget the runtime can track"),
+        ("reactive.debounce(42, 10)", "no cell matches 42"),
         ("reactive.throttle('no_such_cell', 5)", "no cell matches 'no_such_cell'"),
         ("reactive.throttle(s, float('nan'))", "hz must be a finite number"),
     ],
@@ -252,3 +253,19 @@ def test_third_party_widget_subclass_and_interact_made_widget(wnb: Notebook) -> 
     nb.send_widget_update(slider_id, {"value": 6})
     wait_text(nb, "dep2", "a is 6\n")
     assert runs(nb).get("ia", 0) == 0
+
+
+def test_cell_debounce_keeps_fast_cells_live(wnb: Notebook) -> None:
+    nb = wnb
+    s = slider(nb, "s", "s = W.IntSlider(value=0, max=100)\ns")
+    nb.execute("fast", "print('fast', s.value)")
+    nb.execute("slow", "print('slow', s.value * 2)")
+    nb.execute("cfg", "import reactive\nreactive.debounce('slow', 300)")
+    assert nb.text("cfg") == ""
+    before = runs(nb)
+    nb.send_widget_updates_throttled(s, range(1, 9))
+    wait_text(nb, "fast", "fast 8\n")
+    wait_text(nb, "slow", "slow 16\n")
+    after = runs(nb)
+    assert after["fast"] - before.get("fast", 0) >= 4
+    assert after["slow"] - before.get("slow", 0) == 1

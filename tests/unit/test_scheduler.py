@@ -324,3 +324,18 @@ async def test_removed_cell_is_not_run() -> None:
         await nb.sched.quiescent(timeout=5)
     assert nb.runs("c2") == 1
     assert Source("s", "value") in nb.graph.cells["c1"].sources
+
+
+async def test_cell_debounce_lets_fast_cells_repaint_and_the_slow_one_wait() -> None:
+    nb = Notebook(["a = s.value\nprint('fast', a)", "print('slow', a * 2)"], sources={"s": 0})
+    nb.sched.set_cell_debounce("c2", 0.08)
+    async with nb.serving():
+        await nb.run_all()
+        before = dict(nb.ex.runs)
+        for v in range(1, 11):
+            nb.set("s", v)
+            await anyio.sleep(0.01)  # pacing a drag: the fast cell keeps up
+        await nb.sched.quiescent(timeout=5)
+    assert nb.runs("c1") - before["c1"] >= 5
+    assert nb.runs("c2") - before["c2"] == 1
+    assert nb.out("c2") == "slow 20\n"
