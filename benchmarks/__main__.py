@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import core, kernel, report, widgets
+from . import core, kernel, memo, report, widgets
 
-SUITES = {"core": core.run, "kernel": kernel.run, "widgets": widgets.run}
+SUITES = {"core": core.run, "kernel": kernel.run, "widgets": widgets.run, "memo": memo.run}
 
 
 def main(argv: list[str] | None = None) -> int:
