@@ -506,7 +506,14 @@ def test_inline_figures_repaint_at_most_max_fps_and_end_on_the_final_state(nb: N
     mark = nb.mark()
     values = list(range(1, 41))
     nb.send_widget_updates_throttled(s, values, timeout=30)
-    nb.wait_for(lambda: nb.text("plot").startswith("v 40\n"), timeout=20, what="final state")
+    nb.wait_for(
+        lambda: (
+            nb.text("plot").startswith("v 40\n")
+            and any("image/png" in o.get("data", {}) for o in nb.visible("plot"))
+        ),
+        timeout=20,
+        what="final state: text and picture of the last value",
+    )
     painted = [
         u
         for u in slot_updates(nb, "plot", mark)
