@@ -521,7 +521,7 @@ class Graph:
                 if p.is_prefix_of(q):
                     out.append(w)
                     return out
-                if not covering_only and q.is_prefix_of(p):
+                if not covering_only and p.overlaps(q):
                     hit = True
             if hit:
                 out.append(w)

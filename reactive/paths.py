@@ -8,7 +8,9 @@ precision users notice most in dashboards built around one config dict.
 Two paths *overlap* when one is a prefix of the other: writing ``d`` touches
 readers of ``d["a"]`` (the whole object was replaced), writing ``d["a"]``
 touches readers of ``d`` (part of what they read changed), but ``d["a"]``
-and ``d["b"]`` are independent.
+and ``d["b"]`` are independent -- as are ``s.value`` and ``s.max``.  Paths
+that part with an item on one side and an attribute on the other overlap:
+``arr[0] = 9`` changes ``arr.sum()``.
 """
 
 from __future__ import annotations
@@ -81,8 +83,20 @@ class SymbolPath:
         return self.root == other.root and n <= len(other.steps) and other.steps[:n] == self.steps
 
     def overlaps(self, other: SymbolPath) -> bool:
-        """True when a write of one may change what a read of the other sees."""
-        return self.is_prefix_of(other) or other.is_prefix_of(self)
+        """True when a write of one may change what a read of the other sees.
+
+        Prefixes overlap; so do paths that part ways with steps of different
+        kinds: ``arr[0] = 9`` changes what ``arr.sum`` (a method reading the
+        whole array) or ``df.shape`` returns.  Only siblings of one kind are
+        independent: two keys (``d["a"]``, ``d["b"]``) or two attributes
+        (``s.value``, ``s.max``).
+        """
+        if self.root != other.root:
+            return False
+        for mine, theirs in zip(self.steps, other.steps, strict=False):
+            if mine != theirs:
+                return type(mine) is not type(theirs)
+        return True
 
     def __str__(self) -> str:
         return self.root + "".join(str(s) for s in self.steps)

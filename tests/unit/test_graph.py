@@ -180,3 +180,11 @@ def test_invalidation_touches_only_the_affected_part() -> None:
     g.refs = counting  # type: ignore[method-assign]
     assert g.children("c500") == {"c501"}
     assert calls <= 3, f"children() of one cell looked at {calls} cells"
+
+
+def test_item_write_reaches_readers_of_methods_and_attributes() -> None:
+    g = nb("arr = make()", "arr[0] = 9", "print(arr.sum())", "print(arr.shape)", "d = {}")
+    assert g.children("c2") == {"c3", "c4"}
+    assert P("arr", Item(0)).overlaps(P("arr", "sum"))
+    assert not P("d", Item("a")).overlaps(P("d", Item("b")))
+    assert not P("s", "value").overlaps(P("s", "max"))
