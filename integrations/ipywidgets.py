@@ -67,7 +67,10 @@ def _answering(kernel: Any, msg: dict[str, Any]) -> Iterator[None]:
     try:
         previous = kernel.get_parent("shell")
         ident_var = getattr(kernel, "_shell_parent_ident", None)
-        ident = ident_var.get() if hasattr(ident_var, "get") else (ident_var or [])
+        if hasattr(ident_var, "get"):  # ipykernel 7: a ContextVar
+            ident = ident_var.get()
+        else:  # ipykernel 6: a dict per channel; restoring [] would lose input() replies
+            ident = (getattr(kernel, "_parent_ident", None) or {}).get("shell", b"")
         kernel.set_parent(ident, msg, channel="shell")
     except Exception:  # an older kernel without these hooks: apply as is
         yield
