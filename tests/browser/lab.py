@@ -94,13 +94,25 @@ window.__labtest = (() => {
   const pending = new Set();
   const app = () => window.jupyterapp;
   const safe = (fn) => (...args) => { try { return fn(...args); } catch (e) { return null; } };
+  function mainWidgets(a) {
+    const it = a.shell.widgets('main');
+    if (typeof it[Symbol.iterator] === 'function') return Array.from(it);
+    const out = [];  // JupyterLab 3 (lumino 1): next() returns the widget, then undefined
+    for (let w = it.next(); w !== undefined; w = it.next()) out.push(w);
+    return out;
+  }
   function panel(path) {
     const a = app();
     if (!a || !a.shell) return null;
-    for (const w of a.shell.widgets('main')) {
+    for (const w of mainWidgets(a)) {
       if (w.context && w.context.path === path && w.content && w.sessionContext) return w;
     }
     return null;
+  }
+  function running(c) {
+    if (c.model.type !== 'code') return false;
+    if (c.model.executionState !== undefined) return c.model.executionState === 'running';
+    return !!c.promptNode && c.promptNode.textContent.trim() === '[*]:';  // JupyterLab 3
   }
   function mustPanel(path) {
     const p = panel(path);
@@ -130,8 +142,7 @@ window.__labtest = (() => {
     if (!p || pending.size) return false;
     const k = kernel(p);
     if (!k || k.status !== 'idle') return false;
-    return !p.content.widgets.some(
-      (c) => c.model.type === 'code' && c.model.executionState === 'running');
+    return !p.content.widgets.some(running);
   }
   function outputText(path, index) {
     const c = cell(path, index);
@@ -275,13 +286,19 @@ class LabServer:
 
     @classmethod
     def start(
-        cls, workdir: Path, log_path: Path | None = None, timeout: float = START_TIMEOUT
+        cls,
+        workdir: Path,
+        log_path: Path | None = None,
+        timeout: float = START_TIMEOUT,
+        python: str | None = None,
     ) -> LabServer:
         """Start Lab with all its state under ``workdir`` and wait until it answers.
 
         Readiness is the first successful authenticated ``GET /api/status``: the server is
-        listening and its handlers are up.
+        listening and its handlers are up. ``python`` is the interpreter whose JupyterLab
+        (and kernelspecs, lab extensions) to serve; this one by default.
         """
+        python = python or sys.executable
         workdir.mkdir(parents=True, exist_ok=True)
         dirs = {
             name: workdir / name
@@ -308,7 +325,7 @@ class LabServer:
             _write_json(dirs["settings"] / f"{plugin}.jupyterlab-settings", values)
 
         token = secrets.token_hex(24)
-        bindir = str(Path(sys.executable).parent)
+        bindir = str(Path(python).parent)
         env = {
             **os.environ,
             "PATH": bindir + os.pathsep + os.environ.get("PATH", ""),
@@ -335,7 +352,7 @@ class LabServer:
                 log.flush()
                 proc = subprocess.Popen(
                     [
-                        sys.executable,
+                        python,
                         "-m",
                         "jupyterlab",
                         "--no-browser",
