@@ -259,6 +259,11 @@ class Runtime:
             from reactive.integrations.mercury import execute as mercury_execute
 
             return await mercury_execute(self, original, cid, code, silent, *args, **kw)
+        from reactive.integrations import stickyland
+
+        if stickyland.is_sticky_request(meta):
+            # stickyland's auto-run re-sends sticky cells after every run (stickyland.py)
+            return await stickyland.execute(self, original, cid, code, silent, *args, **kw)
         return await self.run_user(original, cid, code, silent, *args, **kw)
 
     async def run_user(

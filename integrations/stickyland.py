@@ -1,0 +1,151 @@
+"""jupyterlab-stickyland dashboards: a sticky cell's auto-run never repeats work.
+
+jupyterlab-stickyland 0.2.4 (JupyterLab 3 only, HOSTS.md) shows a cell in a "StickyLand"
+panel or a floating window: the sticky copy is a second view of the same cell model, so
+the cell's output slot (an Output widget) shows there too and reactive re-runs update it
+with no help.  Making a cell sticky hides the original (``inputHidden`` and
+``outputHidden``), which JupyterLab saves in the cell's metadata as
+``jupyter.source_hidden`` / ``jupyter.outputs_hidden`` -- and JupyterLab merges the cell's
+metadata into every ``execute_request`` it sends for that cell.
+
+A sticky code cell can be switched to **auto-run**: 200 ms after the user runs any other
+cell from the page, stickyland runs it again (an ordinary execute request for the original
+cell).  With the runtime on, the cells that depend on what the user ran have already been
+re-run, or are queued, so those requests are duplicates.  They are answered from the graph,
+as mercury's are (``mercury.py``):
+
+* a sticky cell that is *current* -- same source, it ran on exactly the inputs it would read
+  now (fresh, memo hit or failed in the graph, nothing upstream queued or stale, nothing in
+  the work queue, and every fingerprintable value it read unchanged) -- is **not run**: its
+  slot is shown again in the request's output area (the page cleared it when it sent the
+  request) with the outputs it already has, and the reply is the one its last run gave;
+* any other sticky cell runs as a user execution (stale upstream first, its dependents
+  queued) and is taken out of the batch queue, so it runs once.
+
+A sticky cell is recognised by both hidden flags in the request's metadata, so a cell whose
+input *and* output a user collapsed by hand is treated the same way: re-running it by hand
+while it is current shows its current output rather than running it again.  Requests
+without both flags always run, as everywhere else.  stickyland does not store its layout
+anywhere (no notebook metadata, no browser storage): a dashboard is rebuilt by dragging the
+cells into StickyLand after opening the notebook.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+from reactive.fingerprint import Unfingerprintable
+from reactive.graph import CellStatus
+from reactive.paths import SymbolPath
+
+from .ipykernel.executor import fingerprints
+
+log = logging.getLogger("reactive")
+
+#: statuses whose outputs are the result of a run on the cell's current inputs
+_SETTLED = frozenset({CellStatus.FRESH, CellStatus.MEMO_HIT, CellStatus.ERRORED})
+
+_stats: weakref.WeakKeyDictionary[Any, dict[str, dict[str, int]]] = weakref.WeakKeyDictionary()
+
+
+def is_sticky_request(meta: Mapping[str, Any] | None) -> bool:
+    """Whether an execute_request comes from a cell shown in StickyLand (both parts hidden)."""
+    meta = meta or {}
+    jupyter = meta.get("jupyter")
+    if not isinstance(jupyter, Mapping) or jupyter.get("source_hidden") is not True:
+        return False
+    return jupyter.get("outputs_hidden") is True or meta.get("collapsed") is True
+
+
+def stats(rt: Any) -> dict[str, dict[str, int]]:
+    """Per cell: sticky requests answered without running (``replayed``) and run (``ran``)."""
+    return _stats.setdefault(rt, {"replayed": {}, "ran": {}})
+
+
+async def execute(
+    rt: Any, original: Any, cid: str, code: str, silent: bool, *args: Any, **kw: Any
+) -> Any:
+    """Answer a sticky cell's request (the runtime's ``do_execute`` hook)."""
+    sched = rt.scheduler
+    counts = stats(rt)
+    async with sched.lock:
+        # Under the lock nothing runs, so "current" cannot change between the check and
+        # the answer; events not yet taken (a held widget update) are taken first.
+        sched._absorb()
+        reply = current_reply(rt, cid, code, kw.get("user_expressions"))
+        if reply is not None:
+            rt.slots.show(cid, rt.shell.display_pub.publish)
+            counts["replayed"][cid] = counts["replayed"].get(cid, 0) + 1
+            return reply
+        sched._work.pop(cid, None)  # ours to run: the batch must not run it as well
+    counts["ran"][cid] = counts["ran"].get(cid, 0) + 1
+    return await rt.run_user(original, cid, code, silent, *args, **kw)
+
+
+def current_reply(
+    rt: Any, cid: str, code: str, user_expressions: Mapping[str, str] | None
+) -> dict[str, Any] | None:
+    """The reply for a cell that need not run again, or None when it must run."""
+    cell = rt.graph.cells.get(cid)
+    try:
+        if (
+            cell is None
+            or cell.source != code
+            or cell.run_count == 0
+            or cell.status not in _SETTLED
+            or cid in rt.scheduler._work
+            or not rt.slots.has(cid)
+            or rt.scheduler._upstream_plan(cid)
+            or not _values_unchanged(rt, cid)
+        ):
+            return None
+    except Exception:  # a cycle (any-order mode), a value that fails to resolve: run it
+        log.debug("reactive: sticky cell %s asked to run; running it", cid, exc_info=True)
+        return None
+    count = rt.shell.execution_count
+    if cell.status is CellStatus.ERRORED:
+        error = next((o for o in rt.slots.outputs(cid) if o.get("output_type") == "error"), None)
+        if error is None:
+            return None
+        return {
+            "status": "error",
+            "execution_count": count,
+            "ename": error.get("ename", ""),
+            "evalue": error.get("evalue", ""),
+            "traceback": list(error.get("traceback") or []),
+        }
+    try:
+        expressions = rt.shell.user_expressions(dict(user_expressions or {}))
+    except Exception:  # as ipykernel: a bad expression is reported inside, never raised
+        expressions = {}
+    return {
+        "status": "ok",
+        "execution_count": count,
+        "user_expressions": expressions,
+        "payload": [],
+    }
+
+
+def _values_unchanged(rt: Any, cid: str) -> bool:
+    """Every value the cell read last time that can be compared still compares equal.
+
+    Paths the cell writes itself are left out (``n = n + 1`` changes what it read), and
+    values that cannot be fingerprinted are left to the graph, which sees every assignment
+    it can analyse.
+    """
+    last: dict[SymbolPath, Any] | None = getattr(rt.executor, "_inputs", {}).get(cid)
+    if not last:
+        return True
+    written = {p.root for p in rt.graph.defs(cid)}
+    paths = [p for p in last if p.root not in written]
+    now = fingerprints(rt.shell.user_ns, paths)
+    for path in paths:
+        before, after = last[path], now[path]
+        if isinstance(before, Unfingerprintable) or isinstance(after, Unfingerprintable):
+            continue
+        if before != after:
+            return False
+    return True
