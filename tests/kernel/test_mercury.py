@@ -120,11 +120,19 @@ class MercuryPage:
         )
         self._chain([cid for cid, _ in self.cells], first_run=True)
 
-    def _chain(self, cell_ids: list[str], *, first_run: bool = False) -> None:
+    def _chain(
+        self,
+        cell_ids: list[str],
+        *,
+        first_run: bool = False,
+        between: Callable[[str], None] | None = None,
+    ) -> None:
         for cid in cell_ids:
             reply = self.cell(cid, first_run=first_run)
             if reply.get("status") == "error" and reply.get("ename") == "StopExecution":
                 break  # mercury ends the chain here
+            if between is not None:
+                between(cid)
 
     def widget_cell(self, comm_id: str) -> str:
         """The cell mercury re-runs below: the one whose outputs show the widget."""
@@ -141,21 +149,28 @@ class MercuryPage:
 
         Returns the cells mercury asked for.
         """
-        nb = self.nb
         home = self.widget_cell(comm_id)
+        self.update(comm_id, state)
+        return self.rerun_below(home)
+
+    def update(self, comm_id: str, state: dict[str, Any]) -> None:
+        """The widget's update as the page sends it, until its echo (mercury's trigger)."""
+        nb = self.nb
         update = nb.send_widget_update(comm_id, state)
         nb.wait_for(
             lambda: any(e.parent_id == update for e in nb.echo_updates(comm_id)),
             timeout=30,
             what=f"echo_update of {comm_id}",
         )
-        return self.rerun_below(home)
 
-    def rerun_below(self, home: str) -> list[str]:
-        """mercury's re-run chain for a widget in cell ``home``; returns the cells asked for."""
+    def rerun_below(self, home: str, *, between: Callable[[str], None] | None = None) -> list[str]:
+        """mercury's re-run chain for a widget in cell ``home``; returns the cells asked for.
+
+        ``between(cell)`` runs after each cell's request (a user acting mid-chain).
+        """
         ids = [cid for cid, _ in self.cells]
         start = len(self.requests)
-        self._chain(ids[ids.index(home) + 1 :])
+        self._chain(ids[ids.index(home) + 1 :], between=between)
         self.action(
             "widgets.clear",
             "\ntry:\n    from mercury.manager import WidgetsManager\nexcept Exception:\n"
@@ -316,6 +331,34 @@ def test_chain_racing_a_slow_batch_runs_nothing_twice(kernel: Notebook) -> None:
     failed = dict(app.requests[-len(asked) :])["fails"]
     assert failed["status"] == "error" and failed["ename"] == "ZeroDivisionError"
     assert nb.text("fails") == "fails run #1\nZeroDivisionError: division by zero\n"
+
+
+def test_a_change_during_the_chain(kernel: Notebook) -> None:
+    """The user moves the slider again while mercury's chain runs.
+
+    mercury queues a second chain for after the first (its page takes no widget input
+    meanwhile, but the update itself reaches the kernel).  Each dependent runs at most
+    once per value, independent cells never, and the page ends on the newest value.
+    """
+    nb = kernel
+    app = MercuryPage(nb, SLOW_APP)
+    app.load()
+    before = graph_runs(nb)
+    widget = mercury_widget(nb, "slider.SliderWidget", "n")
+    app.update(widget, {"value": 5})
+
+    def move_again(cell: str) -> None:
+        if cell == "indep":
+            app.update(widget, {"value": 7})
+
+    app.rerun_below("widget", between=move_again)
+    app.rerun_below("widget")  # the chain mercury queued for the second change
+    settle(nb)
+    ran = {c: n for c, n in delta(before, graph_runs(nb)).items() if n}
+    assert set(ran) == {"slow", "down"} and max(ran.values()) <= 2, ran
+    assert nb.text("slow") == f"slow a=14 run #{1 + ran['slow']}\n"
+    assert nb.text("down") == f"down b=15 run #{1 + ran['down']}\n"
+    assert nb.text("indep") == "indep run #1\n"
 
 
 BUTTON_APP = [
