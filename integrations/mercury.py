@@ -71,16 +71,6 @@ _SETTLED = frozenset({CellStatus.FRESH, CellStatus.MEMO_HIT, CellStatus.ERRORED}
 Output = dict[str, Any]
 
 
-def is_cell_request(meta: Mapping[str, Any] | None) -> bool:
-    """Whether an execute_request's metadata marks one of mercury's cell runs.
-
-    mercury's actions (``url_params.sync``, ``widgets.clear``) are ``kind: "action"``
-    and silent; they pass through untouched.
-    """
-    merc = (meta or {}).get("mercury")
-    return isinstance(merc, Mapping) and merc.get("kind") == "cell"
-
-
 async def execute(
     rt: Any, original: Any, cid: str, code: str, silent: bool, *args: Any, **kw: Any
 ) -> dict[str, Any]:
@@ -103,16 +93,24 @@ class MercuryHost:
     """
 
     def __init__(self, rt: Any) -> None:
-        self.rt = rt
+        # weakly: the host is the value of a weak-keyed map whose key is the runtime
+        self._rt = weakref.ref(rt)
         #: per cell: requests answered without running, and requests that ran it
         self.replayed: dict[str, int] = {}
         self.ran: dict[str, int] = {}
         self._context: Any = None
         self._render = _render_context()
-        events = getattr(rt.shell, "events", None)
-        if events is not None and self._render is not None:
-            events.register("pre_run_cell", self._pre_run_cell)
-            events.register("post_execute", self._post_execute)
+        self._events = getattr(rt.shell, "events", None)
+        if self._events is not None and self._render is not None:
+            self._events.register("pre_run_cell", self._pre_run_cell)
+            self._events.register("post_execute", self._post_execute)
+
+    @property
+    def rt(self) -> Any:
+        rt = self._rt()
+        if rt is None:
+            raise RuntimeError("reactive: the runtime this mercury host served is gone")
+        return rt
 
     @classmethod
     def of(cls, rt: Any) -> MercuryHost:
@@ -243,17 +241,18 @@ class MercuryHost:
         """Whether this host's runtime is still loaded; unhook from IPython when not."""
         from .ipykernel.runtime import Runtime
 
-        if Runtime.current is self.rt:
+        rt = self._rt()
+        if rt is not None and Runtime.current is rt:
             return True
         self._close_context()
-        events = getattr(self.rt.shell, "events", None)
-        if events is not None:
+        if self._events is not None:
             for name, fn in (
                 ("pre_run_cell", self._pre_run_cell),
                 ("post_execute", self._post_execute),
             ):
                 with contextlib.suppress(ValueError):
-                    events.unregister(name, fn)
+                    self._events.unregister(name, fn)
+            self._events = None
         return False
 
 
