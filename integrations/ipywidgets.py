@@ -208,6 +208,112 @@ def resolve_sources(
     return frozenset(found)
 
 
+class OutputContexts:
+    """``with out:`` filled kernel-side, so it works from any task or thread.
+
+    ipywidgets routes a ``with out:`` block in the browser, by the msg_id of
+    the request being answered; the browser forgets a request once it is
+    done, so output of a reactive re-run, of an update applied between
+    cells, or of any cell whose output the runtime captures would be lost or
+    land in the wrong place.  Here the block's output is captured on its own
+    thread and written into the widget's ``outputs`` state (streamed at a
+    bounded rate for long blocks), exactly like a cell's slot.
+    """
+
+    def __init__(self, shell: Any, config: Any) -> None:
+        self.shell = shell
+        self.config = config
+        self._local = threading.local()
+        self._saved: tuple[Any, Any] | None = None
+
+    def install(self) -> None:
+        cls = ipywidgets.Output
+        self._saved = (cls.__dict__.get("__enter__"), cls.__dict__.get("__exit__"))
+        contexts = self
+
+        def __enter__(out: Any) -> Any:
+            return contexts.enter(out)
+
+        def __exit__(out: Any, etype: Any, evalue: Any, tb: Any) -> Any:
+            return contexts.exit(out, etype, evalue, tb)
+
+        cls.__enter__ = __enter__  # type: ignore[method-assign]
+        cls.__exit__ = __exit__  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        if self._saved is None:
+            return
+        cls = ipywidgets.Output
+        enter, exit_ = self._saved
+        cls.__enter__ = enter  # type: ignore[method-assign]
+        cls.__exit__ = exit_  # type: ignore[method-assign]
+        self._saved = None
+
+    def _stack(self) -> list[tuple[Any, Any, tuple[Any, ...]]]:
+        stack = getattr(self._local, "stack", None)
+        if stack is None:
+            stack = self._local.stack = []
+        return stack
+
+    def enter(self, out: Any) -> Any:
+        from reactive.integrations.ipykernel.capture import OutputCapture
+
+        stack = self._stack()
+        if stack and stack[-1][0] is out:
+            # nested block of the same widget (``out.clear_output()`` is one):
+            # it belongs to the block already capturing
+            stack.append(stack[-1])
+            return out
+        base = tuple(out.outputs)
+
+        def show(outputs: list[dict[str, Any]], cap: Any = None) -> None:
+            out.outputs = _merge(base, outputs, cleared=bool(cap and cap.cleared))
+
+        cap = OutputCapture(
+            self.shell,
+            on_change=lambda outputs: show(outputs, cap),
+            interval=self.config.stream_interval_ms / 1000,
+        )
+        cap.__enter__()
+        self._stack().append((out, cap, base))
+        return out
+
+    def exit(self, out: Any, etype: Any, evalue: Any, tb: Any) -> bool | None:
+        stack = self._stack()
+        if not stack or stack[-1][0] is not out:
+            return None  # entered before the runtime loaded: nothing of ours to undo
+        _, cap, base = stack.pop()
+        if stack and stack[-1][1] is cap:
+            if etype is not None:
+                self.shell.showtraceback((etype, evalue, tb), tb_offset=0)
+                return True
+            return None
+        try:
+            if etype is not None:
+                self.shell.showtraceback((etype, evalue, tb), tb_offset=0)
+        finally:
+            cap.__exit__(None, None, None)
+        out.outputs = _merge(base, cap.outputs, cleared=cap.cleared)
+        return True if etype is not None else None  # as ipywidgets: shown, not raised
+
+
+def _merge(base: tuple[Any, ...], new: list[dict[str, Any]], *, cleared: bool) -> tuple[Any, ...]:
+    """The widget's outputs after a block: appended, or replaced after a clear."""
+    outputs = [] if cleared else [dict(o) for o in base]
+    for item in new:
+        last = outputs[-1] if outputs else None
+        if (
+            last is not None
+            and item.get("output_type") == "stream"
+            and last.get("output_type") == "stream"
+            and last.get("name") == item.get("name")
+        ):
+            outputs[-1] = {**last, "text": last["text"] + item["text"]}
+        else:
+            outputs.append({k: v for k, v in item.items() if k != "transient"})
+    return tuple(outputs)
+
+
 def _rebind_handlers() -> None:
     """Point every open widget's comm at the current ``Widget._handle_msg``.
 
@@ -251,6 +357,8 @@ class WidgetSources:
         _handle_msg.__reactive_wrapped__ = original  # type: ignore[attr-defined]
         Widget._handle_msg = _handle_msg
         _rebind_handlers()
+        self._output_contexts = OutputContexts(rt.shell, rt.config)
+        self._output_contexts.install()
         kernel = rt.kernel
         if kernel is not None and hasattr(kernel, "dispatch_shell"):
             self._saved_dispatch = kernel.__dict__.get("dispatch_shell")
@@ -267,6 +375,9 @@ class WidgetSources:
 
     def uninstall(self) -> None:
         rt = self.runtime
+        contexts = getattr(self, "_output_contexts", None)
+        if contexts is not None:
+            contexts.uninstall()
         if resolve_sources in rt.executor.resolvers:
             rt.executor.resolvers.remove(resolve_sources)
         if self._original_handle_msg is not None:

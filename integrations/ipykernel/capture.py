@@ -105,6 +105,8 @@ class OutputCapture:
         self._active = False
         #: display ids this capture showed, for update_display from later cells
         self.display_ids: set[str] = set()
+        #: whether the code cleared the output (a ``with out:`` block then replaces)
+        self.cleared = False
 
     # ----------------------------------------------------------- recording
     def _take(self, output: Output) -> None:
@@ -174,6 +176,7 @@ class OutputCapture:
         self._take(out)
 
     def clear(self, wait: bool) -> None:
+        self.cleared = True
         sink = self.redirect() if self.redirect is not None else None
         if sink is not None:
             sink({"output_type": "clear_output", "wait": wait})

@@ -269,3 +269,18 @@ def test_cell_debounce_keeps_fast_cells_live(wnb: Notebook) -> None:
     after = runs(nb)
     assert after["fast"] - before.get("fast", 0) >= 4
     assert after["slow"] - before.get("slow", 0) == 1
+
+
+def test_with_out_blocks_fill_their_output_widget_from_reactive_runs(wnb: Notebook) -> None:
+    nb = wnb
+    s = slider(nb, "s", "s = W.IntSlider(value=1)\ns")
+    nb.execute("o", "out = W.Output()\nout")
+    nb.execute(
+        "w", "with out:\n    out.clear_output(wait=True)\n    print('v', s.value)\nprint('cell')"
+    )
+    assert nb.text("o") == "v 1\n" and nb.text("w") == "cell\n"
+    nb.send_widget_update(s, {"value": 5})
+    wait_text(nb, "o", "v 5\n")  # a reactive re-run: no live request to route by
+    assert nb.text("w") == "cell\n"
+    nb.execute("e", "with out:\n    raise ValueError('inside out')\nprint('after')")
+    assert "ValueError" in nb.text("o") and nb.text("e") == "after\n"
