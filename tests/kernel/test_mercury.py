@@ -466,6 +466,25 @@ def test_mercury_widgets_are_sources_in_jupyterlab_too(kernel: Notebook) -> None
     assert shows_slot(nb, "m-read")
 
 
+def test_after_unloading_mercury_requests_run_plainly(kernel: Notebook) -> None:
+    """``%unload_ext reactive``: mercury's requests run as in any kernel, nothing breaks."""
+    nb = kernel
+    app = MercuryPage(
+        nb,
+        [
+            ("setup", "import mercury as mr\nimport itertools\nc = itertools.count(1)"),
+            ("w", 's = mr.Slider(label="u", value=1, min=0, max=5)'),
+            ("r", "print('r', s.value, next(c))"),
+        ],
+    )
+    app.load()
+    assert nb.text("r") == "r 1 1\n"
+    assert nb.execute("unload", "%unload_ext reactive")["status"] == "ok"
+    for n in (2, 3):  # mercury asks again: the cell runs, every time
+        assert app.cell("r")["status"] == "ok"
+        assert nb.text("r") == f"r 1 {n}\n"
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="capture.py's showtraceback does list(stb); mercury's StopExecution renders its "
