@@ -42,9 +42,12 @@ from reactive.graph import CellStatus
 from reactive.paths import SymbolPath
 
 from .ipykernel.executor import fingerprints
+from .mercury import latest_outputs
 
 log = logging.getLogger("reactive")
 
+#: the MIME type of a widget's view in an output
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 #: statuses whose outputs are the result of a run on the cell's current inputs
 _SETTLED = frozenset({CellStatus.FRESH, CellStatus.MEMO_HIT, CellStatus.ERRORED})
 
@@ -77,12 +80,28 @@ async def execute(
         sched._absorb()
         reply = current_reply(rt, cid, code, kw.get("user_expressions"))
         if reply is not None:
-            rt.slots.show(cid, rt.shell.display_pub.publish)
+            show_again(rt.slots, cid, rt.shell.display_pub.publish)
             counts["replayed"][cid] = counts["replayed"].get(cid, 0) + 1
             return reply
         sched._work.pop(cid, None)  # ours to run: the batch must not run it as well
     counts["ran"][cid] = counts["ran"].get(cid, 0) + 1
     return await rt.run_user(original, cid, code, silent, *args, **kw)
+
+
+def show_again(slots: Any, cid: str, publish: Any) -> None:
+    """Show the cell's slot in the request's output area again, with what it holds.
+
+    JupyterLab 3's widget manager (jupyterlab_widgets 3.0.16, the last release for Lab 3)
+    draws an Output widget that is displayed again after its old view was disposed --
+    the page cleared the cell when it sent the request -- without the widgets nested in
+    its outputs: the sticky slider would vanish.  Setting the outputs anew (empty, then
+    the same) makes it draw them; JupyterLab 4 needs no help but takes no harm.
+    """
+    outputs = latest_outputs(slots, cid)
+    slots.show(cid, publish)
+    if any(WIDGET_MIME in (o.get("data") or {}) for o in outputs):
+        slots.fill(cid, ())
+        slots.fill(cid, outputs)
 
 
 def current_reply(
