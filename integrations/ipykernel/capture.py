@@ -212,14 +212,15 @@ class OutputCapture:
         self.on_change(outputs)
 
     def _trailing(self) -> None:
+        # The push happens under the lock that __exit__ takes: a push still on its
+        # way when the cell ends would otherwise land after -- and replace -- the
+        # cell's final outputs (a plot's image lost behind a partial frame).
         with self._lock:
             self._timer = None
-            if not self._active:
+            if not self._active or self.on_change is None:
                 return
             self._last_push = time.monotonic()
-            outputs = self.snapshot()
-        if self.on_change is not None:
-            self.on_change(outputs)
+            self.on_change(self.snapshot())
 
     def snapshot(self) -> list[Output]:
         return [dict(o) for o in list(self.outputs)]
@@ -285,7 +286,8 @@ class OutputCapture:
         hook.finish_displayhook = finish_displayhook
 
         def showtraceback(etype: type, evalue: BaseException, stb: list[str]) -> None:
-            capture.add_error(etype.__name__, str(evalue), list(stb))
+            if stb is not None:  # None: the exception renders nothing (mercury's Stop)
+                capture.add_error(etype.__name__, str(evalue), list(stb))
             shell._last_traceback = stb
 
         shell._showtraceback = showtraceback

@@ -485,11 +485,6 @@ def test_after_unloading_mercury_requests_run_plainly(kernel: Notebook) -> None:
         assert nb.text("r") == f"r 1 {n}\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="capture.py's showtraceback does list(stb); mercury's StopExecution renders its "
-    "traceback as None, so mr.Stop() raises TypeError inside IPython's error display",
-)
 def test_stop_ends_the_chain(kernel: Notebook) -> None:
     """``mr.Stop()`` ends a cell quietly and mercury stops its chain there."""
     nb = kernel
