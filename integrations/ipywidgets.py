@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import contextvars
 import logging
+import sys
 import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -208,6 +210,64 @@ def resolve_sources(
     return frozenset(found)
 
 
+#: set while ipykernel dispatches a message that reached a widget (reset per dispatch)
+_WIDGET_DISPATCH: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "reactive_widget_dispatch", default=False
+)
+
+
+def _kernel_streams() -> list[Any]:
+    """ipykernel's ``OutStream`` objects behind ``sys.stdout``/``sys.stderr``.
+
+    A capture may have swapped in its own stream; it keeps the kernel's as
+    ``_original``.
+    """
+    try:
+        from ipykernel.iostream import OutStream
+    except ImportError:  # not in a kernel
+        return []
+    found = []
+    for stream in (sys.stdout, sys.stderr):
+        for _ in range(4):
+            if isinstance(stream, OutStream) or not hasattr(stream, "_original"):
+                break
+            stream = stream._original
+        if isinstance(stream, OutStream) and stream not in found:
+            found.append(stream)
+    return found
+
+
+def _skip_empty_flushes(stream: Any) -> bool:
+    """Make ``stream.flush()`` a no-op inside a widget dispatch when nothing is pending.
+
+    ipykernel ends every shell message with ``sys.stdout.flush()`` and
+    ``sys.stderr.flush()``, and each one waits for a round trip through its
+    IOPub thread even when nothing was written: for a widget update that is
+    most of the message's cost, so a flood of slider updates drained at half
+    the speed it could.  With no write pending there is nothing to send, and
+    the ``idle`` that follows goes through the same IOPub queue, so it still
+    leaves after anything already in flight.  Anything written (an observer's
+    print) sets ``_flush_pending`` and is flushed exactly as before.
+    """
+    if "flush" in vars(stream) or not hasattr(stream, "_flush_pending"):
+        return False
+    original = stream.flush
+
+    def flush() -> None:
+        if (
+            _WIDGET_DISPATCH.get()
+            and getattr(stream, "echo", None) is None
+            and not getattr(stream, "_flush_pending", True)
+            and not getattr(stream, "_subprocess_flush_pending", True)
+        ):
+            return
+        original()
+
+    flush.__reactive_wrapped__ = original  # type: ignore[attr-defined]
+    stream.flush = flush
+    return True
+
+
 class OutputContexts:
     """``with out:`` filled kernel-side, so it works from any task or thread.
 
@@ -340,6 +400,7 @@ class WidgetSources:
         self._held_lock = threading.RLock()
         self._original_handle_msg = None
         self._saved_dispatch: Any = None
+        self._quiet_streams: list[Any] = []
         self._latest: dict[str, dict[str, Any]] = {}
         self.stats = {"applied": 0, "held": 0, "rejected": 0, "stale": 0}
 
@@ -352,6 +413,7 @@ class WidgetSources:
         sources = self
 
         def _handle_msg(widget: Any, msg: dict[str, Any]) -> Any:
+            _WIDGET_DISPATCH.set(True)  # the dispatch's closing flushes may be skipped
             return sources.handle(widget, msg, original)
 
         _handle_msg.__reactive_wrapped__ = original  # type: ignore[attr-defined]
@@ -365,13 +427,16 @@ class WidgetSources:
             dispatch = kernel.dispatch_shell
 
             async def dispatch_shell(*args: Any, **kwargs: Any) -> Any:
+                token = _WIDGET_DISPATCH.set(False)
                 try:
                     return await dispatch(*args, **kwargs)
                 finally:
+                    _WIDGET_DISPATCH.reset(token)
                     if kwargs.get("concurrent"):
                         sources.publish_idle(kernel)
 
             kernel.dispatch_shell = dispatch_shell
+            self._quiet_streams = [s for s in _kernel_streams() if _skip_empty_flushes(s)]
 
     def uninstall(self) -> None:
         rt = self.runtime
@@ -384,6 +449,10 @@ class WidgetSources:
             Widget._handle_msg = self._original_handle_msg
             self._original_handle_msg = None
             _rebind_handlers()
+        for stream in self._quiet_streams:
+            if getattr(vars(stream).get("flush"), "__reactive_wrapped__", None) is not None:
+                del stream.flush
+        self._quiet_streams = []
         kernel = rt.kernel
         if kernel is not None and "dispatch_shell" in kernel.__dict__:
             if self._saved_dispatch is None:

@@ -171,6 +171,7 @@ class Graph:
         self._holders: dict[str, dict[SymbolPath, str]] = {}
         self._next_position = 0.0
         self._topo: dict[str, int] | None = None
+        self._condensed: dict[str, int] | None = None
         self._eff: dict[str, frozenset[SymbolPath]] = {}
         self._defs_cache: dict[str, frozenset[SymbolPath]] = {}
 
@@ -308,6 +309,7 @@ class Graph:
 
     def _changed(self) -> None:
         self._topo = None
+        self._condensed = None
         self._eff.clear()
         self._defs_cache.clear()
 
@@ -327,7 +329,55 @@ class Graph:
         return (float(self._topological()[cell_id]), cell.id)
 
     def sort(self, cell_ids: Iterable[str]) -> list[str]:
-        return sorted((c for c in cell_ids if c in self.cells), key=self.order_key)
+        """Cells in run order; never raises.
+
+        With a cycle (any-order) there is no topological order, yet every other
+        cell still has one: the cycle's cells are then ranked as one group, by
+        position among themselves (:meth:`_condensed_rank`).
+        """
+        ids = [c for c in cell_ids if c in self.cells]
+        try:
+            return sorted(ids, key=self.order_key)
+        except CycleError:
+            rank = self._condensed_rank()
+            return sorted(ids, key=lambda c: (rank[c], c))
+
+    def _condensed_rank(self) -> dict[str, int]:
+        """A topological rank that ignores the edges inside each cycle.
+
+        Between different cycles and other cells the edges form a DAG, so the
+        order is as good as any; inside a cycle cells fall back to position.
+        """
+        if self._condensed is not None:
+            return self._condensed
+        group: dict[str, int] = {}
+        for i, cycle in enumerate(self.cycles()):
+            for cid in cycle:
+                group[cid] = i
+        children: dict[str, list[str]] = {}
+        indegree = {cid: 0 for cid in self.cells}
+        for cid in self.cells:
+            mine = group.get(cid)
+            kids = [
+                k for k in self.children(cid) if k != cid and (mine is None or group.get(k) != mine)
+            ]
+            children[cid] = kids
+            for k in kids:
+                indegree[k] += 1
+        heap = [(c.position, c.id) for c in self.cells.values() if indegree[c.id] == 0]
+        heapq.heapify(heap)
+        rank: dict[str, int] = {}
+        while heap:
+            _, cid = heapq.heappop(heap)
+            rank[cid] = len(rank)
+            for k in children[cid]:
+                indegree[k] -= 1
+                if indegree[k] == 0:
+                    heapq.heappush(heap, (self.cells[k].position, k))
+        for c in self.ordered():  # defensive: anything left unranked goes last, by position
+            rank.setdefault(c.id, len(rank))
+        self._condensed = rank
+        return rank
 
     def _topological(self) -> dict[str, int]:
         if self._topo is not None:

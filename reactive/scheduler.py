@@ -128,6 +128,10 @@ class Scheduler:
         self.settle_checkpoints = 32
         #: how long to wait for the next event of a drag before running on (s)
         self.drag_settle = 0.004
+        #: events in one settle round that mean the host is working through a backlog
+        self.backlog_events = 16
+        #: longest a backlog may hold the next run back (s): a flood still repaints
+        self.backlog_max = 0.5
 
     # ------------------------------------------------------------ settings
     def set_debounce(self, seconds: float, source: Source | None = None) -> None:
@@ -290,7 +294,23 @@ class Scheduler:
         first of them only, and every later one would cost a run of its own
         (no coalescing on the main shell).  A few zero-length checkpoints let
         the queue drain; they stop as soon as no new event shows up.
+
+        When one round brings many events the host is behind (a flood: the
+        browser sends one update per round trip, never dozens), and every one
+        of them supersedes the value a run would start on now.  Rounds go on
+        while that lasts, for at most ``backlog_max``: a flood drains at the
+        kernel's own speed instead of paying a run every few dozen messages,
+        and still repaints during a long one.
         """
+        deadline = self.clock() + self.backlog_max
+        while True:
+            start = self.stats["events"]
+            await self._settle_round(dragging=dragging)
+            if self.stats["events"] - start < self.backlog_events or self.clock() >= deadline:
+                return
+            dragging = True
+
+    async def _settle_round(self, *, dragging: bool) -> None:
         start = self.stats["events"]
         quiet = 0
         for _ in range(self.settle_checkpoints):
@@ -324,9 +344,10 @@ class Scheduler:
             return None if nd is None else max(1e-4, nd - self.clock())
         try:
             cid = min(self._work, key=self.graph.order_key)
-        except CycleError as err:
-            self._fail_cycle(err)
-            return _RAN
+        except CycleError:
+            if self._fail_cycle():
+                return _RAN
+            cid = self.graph.sort(self._work)[0]  # outside every cycle: run on
         rebind = self._restorers(cid)
         if rebind:
             for w in rebind:
@@ -530,21 +551,35 @@ class Scheduler:
             self._batch.events.append(reason)
         self._close_batch("interrupted")
 
-    def _fail_cycle(self, err: CycleError) -> None:
-        cycle = set(err.cells)
-        for cid in list(self._work):
-            if cid in cycle:
-                self._work.pop(cid)
+    def _fail_cycle(self) -> bool:
+        """Take queued cells of a cycle, and what they feed, out of the work.
+
+        A cycle has no run order, so its cells are not run reactively: they are
+        marked errored and the cycle is named in the trace and the kernel log;
+        their descendants are left stale, as after an error.  Every other queued
+        cell still runs, in the order the rest of the graph gives (``Graph.sort``).
+        Returns whether a queued cell was in a cycle.
+        """
+        cycles = [c for c in self.graph.cycles() if any(cid in self._work for cid in c)]
+        if not cycles:
+            return False
+        cyclic = {cid for cycle in cycles for cid in cycle}
+        doomed = [d for d in self.graph.descendants(cyclic) if d not in cyclic]
+        for cid in cyclic:
+            if self._work.pop(cid, None) is not None:
                 self.graph.cells[cid].status = CellStatus.ERRORED
+        for cid in doomed:
+            self._work.pop(cid, None)
+        self.graph.mark_stale(doomed)
+        for cycle in cycles:
+            text = str(CycleError(cycle))
+            if self._batch is not None:
+                self._batch.events.append(text)
+            log.warning("reactive: %s (not run reactively)", text)
         if self._batch is not None:
-            self._batch.events.append(str(err))
+            self._batch.left_stale.extend(d for d in doomed if d not in self._batch.left_stale)
             self._batch.outcome = "error"
-        log.warning("reactive: %s", err)
-        # what remains is outside the cycle; order it by position instead
-        if self._work:
-            rest = dict(self._work)
-            self._work.clear()
-            self.graph.mark_stale(rest)
+        return True
 
     # ----------------------------------------------------------- the user
     async def user_run(

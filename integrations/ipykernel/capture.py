@@ -47,6 +47,16 @@ class _Stream(io.TextIOBase):
     def writable(self) -> bool:
         return True
 
+    def close(self) -> None:
+        """Nothing to close (the stand-in owns no stream), so nothing to flush.
+
+        ``IOBase.__del__`` calls ``close()``, which flushes.  The last reference
+        often goes away on a finished streaming timer's thread, after ``threading``
+        has forgotten it: that flush then reached ipykernel's stream from an
+        unknown thread, costing an IOPub round trip and leaking one event-pipe
+        socket per reactive run (zmq runs out of sockets after about a thousand).
+        """
+
     def flush(self) -> None:
         if threading.get_ident() != self._capture.thread:
             self._original.flush()
@@ -90,7 +100,10 @@ class OutputCapture:
         #: ipykernel flushes at the end of every one, and a flush costs an iopub
         #: round trip)
         self.flush = flush
-        self.outputs: list[Output] = []
+        self._outputs: list[Output] = []
+        #: text for the last (stream) output, joined when read: growing one string by
+        #: many small writes copies it every time (a 10 MB print loop took hours)
+        self._tail: list[str] = []
         self.on_change = on_change
         self.interval = interval
         self.redirect = redirect
@@ -108,6 +121,16 @@ class OutputCapture:
         #: whether the code cleared the output (a ``with out:`` block then replaces)
         self.cleared = False
 
+    @property
+    def outputs(self) -> list[Output]:
+        """What the cell showed so far (pending stream text joined in)."""
+        with self._lock:
+            if self._tail:
+                last = self._outputs[-1]
+                last["text"] = last["text"] + "".join(self._tail)
+                self._tail.clear()
+            return self._outputs
+
     # ----------------------------------------------------------- recording
     def _take(self, output: Output) -> None:
         sink = self.redirect() if self.redirect is not None else None
@@ -124,10 +147,13 @@ class OutputCapture:
         if not text:
             return
         sink = self.redirect() if self.redirect is not None else None
-        if sink is None and not self._clear_pending and self.outputs:
-            last = self.outputs[-1]
-            if last.get("output_type") == "stream" and last.get("name") == name:
-                last["text"] += text  # the frontend merges consecutive streams too
+        if sink is None and not self._clear_pending:
+            with self._lock:
+                last = self._outputs[-1] if self._outputs else {}
+                merge = last.get("output_type") == "stream" and last.get("name") == name
+                if merge:
+                    self._tail.append(text)  # the frontend merges consecutive streams too
+            if merge:
                 self._changed()
                 return
         self._take({"output_type": "stream", "name": name, "text": text})
@@ -235,6 +261,8 @@ class OutputCapture:
         self._active = True
         if self.flush:
             for stream in (sys.stdout, sys.stderr):
+                if _nothing_pending(stream):
+                    continue  # a flush is an IOPub round trip even when there is nothing
                 with contextlib.suppress(Exception):
                     stream.flush()
         self._saved = {
@@ -310,6 +338,15 @@ class OutputCapture:
             # clear_output(wait=True) with nothing after it still clears
             self.outputs.clear()
             self._clear_pending = False
+
+
+def _nothing_pending(stream: Any) -> bool:
+    """Whether an ipykernel ``OutStream`` holds no unsent text (False when unsure)."""
+    return (
+        getattr(stream, "_flush_pending", True) is False
+        and getattr(stream, "_subprocess_flush_pending", True) is False
+        and getattr(stream, "echo", None) is None
+    )
 
 
 def _restore(obj: Any, name: str, saved: Any) -> None:
