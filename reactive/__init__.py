@@ -8,9 +8,33 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .api import debounce, throttle
+from .api import (
+    cells,
+    code,
+    debounce,
+    deps,
+    lift,
+    reproduce_cell,
+    show_graph,
+    throttle,
+    timestamp,
+    users,
+)
+from .lineage import Timestamp
 
-__all__ = ["debounce", "throttle"]
+__all__ = [
+    "Timestamp",
+    "cells",
+    "code",
+    "debounce",
+    "deps",
+    "lift",
+    "reproduce_cell",
+    "show_graph",
+    "throttle",
+    "timestamp",
+    "users",
+]
 
 
 def load_ipython_extension(ip: object) -> None:

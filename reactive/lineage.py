@@ -536,8 +536,18 @@ class Lineage:
 
     # ---------------------------------------------------------------- queries
     def writes(self, path: SymbolPath) -> list[Write]:
-        """Current writes that overlap ``path`` (empty: the runtime does not track it)."""
-        return sorted(self._visible(path), key=lambda w: (w.run, w.stmt, w.number))
+        """The current writes that make up ``path``'s value, oldest first.
+
+        That is the most specific write covering it (``d['a'] = 5`` after
+        ``d = {...}`` shadows ``d`` for ``d['a']``), plus writes inside it.
+        Empty: the runtime does not track ``path``.
+        """
+        seen = self._visible(path)
+        covering = [w for w in seen if w.path.is_prefix_of(path)]
+        inside = [w for w in seen if not w.path.is_prefix_of(path)]
+        if covering:
+            inside.append(max(covering, key=lambda w: len(w.path.steps)))
+        return sorted(inside, key=lambda w: (w.run, w.stmt, w.number))
 
     def last_write(self, path: SymbolPath) -> Write | None:
         found = self.writes(path)
@@ -551,13 +561,18 @@ class Lineage:
         return sorted(out, key=str)
 
     def users(self, path: SymbolPath) -> list[SymbolPath]:
-        """Current values computed from the current value of ``path``, sorted."""
+        """Current values computed from the current value of ``path``, sorted.
+
+        A user must have read ``path`` itself or part of it: a reader of
+        ``s.max`` is no user of ``s.value``, though both reached ``s``.
+        """
         numbers = {w.number for w in self.writes(path)}
         out = {
             w.path
             for entries in self._current.values()
             for w in entries.values()
-            if not w.path.overlaps(path) and any(r.write in numbers for r in w.reads)
+            if not w.path.overlaps(path)
+            and any(r.write in numbers and r.path.overlaps(path) for r in w.reads)
         }
         return sorted(out, key=str)
 

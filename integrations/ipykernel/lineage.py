@@ -5,9 +5,10 @@ executions and reactive re-runs alike -- with the cell id, the source that
 ran and the scheduler's result.  What the core cannot see for itself comes
 from IPython's own events around the run:
 
-* ``pre_run_cell``: which public names exist and which objects they hold, so
-  that names the cell rebound behind the analysis' back (``exec``,
-  ``globals()[...]``, a loop that failed half-way) still count as written;
+* ``pre_run_cell``: which objects the names the cell writes hold, so that a
+  statement that failed half-way (a loop) still counts for what it rebound;
+  for a cell the analysis cannot follow (``exec``, ``globals()[...]``) every
+  public name is watched, so its writes are found all the same;
 * ``post_run_cell``: the exception, whose traceback says which statement
   failed (statements after it wrote nothing).
 
@@ -35,8 +36,11 @@ log = logging.getLogger("reactive")
 HISTORY = 8
 
 
-def _snapshot(ns: dict[str, Any]) -> dict[str, int]:
-    return {k: id(v) for k, v in list(ns.items()) if public_name(k)}
+def _snapshot(ns: dict[str, Any], names: frozenset[str] | None) -> dict[str, int]:
+    """Object identities of ``names`` (None: every public name) in the namespace."""
+    if names is None:
+        return {k: id(v) for k, v in list(ns.items()) if public_name(k)}
+    return {k: id(ns[k]) for k in names if k in ns}
 
 
 def failing_line(tb: TracebackType | None, *, cell_magic: bool) -> int | None:
@@ -62,8 +66,8 @@ class KernelLineage:
     def __init__(self, runtime: Runtime, history: int = HISTORY) -> None:
         self.runtime = runtime
         self.lineage = Lineage(history)
-        #: raw cell text -> (names before the run, exception after it)
-        self._before: dict[str, dict[str, int]] = {}
+        #: raw cell text -> (watched names, their objects before the run)
+        self._before: dict[str, tuple[frozenset[str] | None, dict[str, int]]] = {}
         self._errors: dict[str, BaseException | None] = {}
 
     def install(self) -> None:
@@ -83,8 +87,16 @@ class KernelLineage:
     # ----------------------------------------------------------- IPython events
     def _pre_run_cell(self, info: Any) -> None:
         raw = getattr(info, "raw_cell", None)
-        if isinstance(raw, str):
-            self._before[raw] = _snapshot(self.runtime.shell.user_ns)
+        if not isinstance(raw, str):
+            return
+        # cheap on purpose: widget updates wait while a cell runs, this included
+        rt = self.runtime
+        cid = getattr(info, "cell_id", None)  # without one (a console): watch every name
+        cell = rt.graph.cells.get(cid) if cid else None
+        names: frozenset[str] | None = None
+        if cell is not None and cell.source == raw and not cell.conservative:
+            names = frozenset(p.root for p in rt.graph.defs(cid))
+        self._before[raw] = (names, _snapshot(rt.shell.user_ns, names))
 
     def _post_run_cell(self, result: Any) -> None:
         info = getattr(result, "info", None)
@@ -112,11 +124,12 @@ class KernelLineage:
     def _record(self, cell_id: str, source: str, result: RunResult, reason: str) -> None:
         rt = self.runtime
         ns = rt.shell.user_ns
-        before = self._before.get(source)
+        watched = self._before.get(source)
         changed: set[str] = set()
         deleted: set[str] = set()
-        if before is not None:
-            after = _snapshot(ns)
+        if watched is not None:
+            names, before = watched
+            after = _snapshot(ns, names)
             changed = {k for k, v in after.items() if before.get(k) != v}
             deleted = {k for k in before if k not in after}
         err = self._errors.get(source)
