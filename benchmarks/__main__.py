@@ -5,9 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import core, kernel, memo, report, widgets
+from . import core, kernel, memo, report, soak, widgets
 
-SUITES = {"core": core.run, "kernel": kernel.run, "widgets": widgets.run, "memo": memo.run}
+SUITES = {
+    "core": core.run,
+    "kernel": kernel.run,
+    "widgets": widgets.run,
+    "memo": memo.run,
+    "soak": soak.run,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
