@@ -613,6 +613,8 @@ class Scheduler:
                     )
                     if not res.ok:
                         self.graph.cells[cell_id].status = CellStatus.STALE
+                        if not self._work:  # nothing else to do: the batch is over
+                            self._close_batch("error")
                         raise UpstreamFailed(cell_id, up, res.error)
             self._work.pop(cell_id, None)
             self._new_batch([f"run {cell_id}"])

@@ -219,6 +219,8 @@ async def test_upstream_failure_refuses_to_run_the_cell() -> None:
         nb.sources["s"].value = 0
         with pytest.raises(UpstreamFailed, match="upstream cell c1 failed"):
             await nb.run("c2")
+        await nb.sched.quiescent(timeout=5)  # the failed batch is closed, not left open
+        assert nb.sched.trace.batches[-1].outcome == "error"
     assert nb.graph.cells["c2"].status is CellStatus.STALE
 
 
