@@ -46,8 +46,6 @@ from .mercury import latest_outputs
 
 log = logging.getLogger("reactive")
 
-#: the MIME type of a widget's view in an output
-WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 #: statuses whose outputs are the result of a run on the cell's current inputs
 _SETTLED = frozenset({CellStatus.FRESH, CellStatus.MEMO_HIT, CellStatus.ERRORED})
 
@@ -91,17 +89,13 @@ async def execute(
 def show_again(slots: Any, cid: str, publish: Any) -> None:
     """Show the cell's slot in the request's output area again, with what it holds.
 
-    JupyterLab 3's widget manager (jupyterlab_widgets 3.0.16, the last release for Lab 3)
-    draws an Output widget that is displayed again after its old view was disposed --
-    the page cleared the cell when it sent the request -- without the widgets nested in
-    its outputs: the sticky slider would vanish.  Setting the outputs anew (empty, then
-    the same) makes it draw them; JupyterLab 4 needs no help but takes no harm.
+    The page cleared the cell when it sent the request.  ``redisplayed`` makes JupyterLab
+    3 draw the widgets nested in the slot again (see ``Slots.fill``): without it the
+    sticky slider would vanish.
     """
     outputs = latest_outputs(slots, cid)
     slots.show(cid, publish)
-    if any(WIDGET_MIME in (o.get("data") or {}) for o in outputs):
-        slots.fill(cid, ())
-        slots.fill(cid, outputs)
+    slots.fill(cid, outputs, redisplayed=True)
 
 
 def current_reply(

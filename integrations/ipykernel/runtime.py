@@ -318,7 +318,7 @@ class Runtime:
         cap = self.executor.capture(cid, stream=True, flush=False)
         with _busy(self.executor), cap:
             reply = await original(code, silent, *a, **kw)
-        self.slots.fill(cid, cap.outputs)
+        self.slots.fill(cid, cap.outputs, redisplayed=show_slot)
         box["reply"] = reply
         sources = self.executor.sources_read(refs, code)
         status = reply.get("status") if isinstance(reply, dict) else "ok"

@@ -29,6 +29,8 @@ from .capture import Output
 
 #: metadata our slot's display carries, so tools can tell it from user widgets
 SLOT_MARK = "reactive_slot"
+#: the MIME type of a widget's view in an output
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
 def _json_safe(outputs: Iterable[Output]) -> tuple[Output, ...]:
@@ -37,6 +39,17 @@ def _json_safe(outputs: Iterable[Output]) -> tuple[Output, ...]:
         item = {k: v for k, v in out.items() if k != "transient"}
         clean.append(item)
     return tuple(clean)
+
+
+def _key(value: tuple[Output, ...]) -> str:
+    try:
+        return json.dumps(value, sort_keys=True, default=repr)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _has_widget(outputs: Iterable[Output]) -> bool:
+    return any(isinstance(out.get("data"), dict) and WIDGET_MIME in out["data"] for out in outputs)
 
 
 def _has_image(outputs: Iterable[Output]) -> bool:
@@ -106,10 +119,20 @@ class Slots:
             publish(data, {SLOT_MARK: cell_id})
         return slot
 
-    def fill(self, cell_id: str, outputs: Iterable[Output]) -> bool:
-        """Make the slot show exactly ``outputs``; False when nothing was sent (yet)."""
+    def fill(self, cell_id: str, outputs: Iterable[Output], *, redisplayed: bool = False) -> bool:
+        """Make the slot show exactly ``outputs``; False when nothing was sent (yet).
+
+        ``redisplayed``: the slot was just displayed anew in a cleared output area (a
+        user's request).  JupyterLab 3's widget manager (jupyterlab_widgets 3.0.16, the
+        last for Lab 3) draws such a view without the widgets nested in outputs it
+        already had, so unchanged outputs holding a widget are cleared and set again:
+        a real change of state makes every view draw them.  JupyterLab 4 needs no help.
+        """
         value = _json_safe(outputs)
         with self._lock:
+            if redisplayed and _has_widget(value) and self._sent.get(cell_id) == _key(value):
+                self._cancel(cell_id)
+                self._send(cell_id, (), False)
             image = _has_image(value)
             if image and self.max_fps > 0:
                 wait = self._painted.get(cell_id, -1e9) + 1.0 / self.max_fps - time.monotonic()
@@ -140,10 +163,7 @@ class Slots:
 
     def _send(self, cell_id: str, value: tuple[Output, ...], image: bool) -> bool:
         slot = self.get(cell_id)
-        try:
-            key = json.dumps(value, sort_keys=True, default=repr)
-        except (TypeError, ValueError):
-            key = repr(value)
+        key = _key(value)
         if self._sent.get(cell_id) == key:
             self.updates_skipped += 1
             return False

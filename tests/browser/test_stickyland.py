@@ -284,3 +284,19 @@ def test_sticky_slider_drives_the_sticky_plot_and_auto_run_repeats_nothing(
     wait_sticky(lab, floating, "plot: frequency 5 (run #4)")
     assert run_counts(lab)["controls"] == 1
     lab.screenshot("after-auto-runs")
+
+
+def test_rerunning_a_cell_that_shows_an_existing_widget_keeps_it_on_lab3(lab3: LabPage) -> None:
+    """JupyterLab 3's widget manager draws a re-displayed slot without the widgets nested
+    in unchanged outputs; the runtime sets them anew so the slider stays on screen."""
+    lab = lab3
+    cells = ["import ipywidgets as W\ns = W.IntSlider(value=4)", "print('the slider')\ndisplay(s)"]
+    lab.open_notebook("redisplay.ipynb", cells, kernel="python3-reactive")
+    lab.run_all()
+    lab.wait_for_output(1, "the slider")
+    lab.cell(1).locator(".widget-slider").wait_for(state="visible")
+    lab.run_cell(1)
+    lab.wait_for_output(1, "the slider")
+    lab.cell(1).locator(".widget-slider").wait_for(state="visible")
+    assert lab.cell(1).locator(".widget-slider").count() == 1
+    lab.screenshot("re-run")
