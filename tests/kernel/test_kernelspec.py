@@ -168,7 +168,11 @@ def _execute(
                     widget_outputs[content["comm_id"]] = state["outputs"]
             elif kind == "status" and content["execution_state"] == "idle":
                 break
-        reply = client.get_shell_msg(timeout=timeout)["content"]
+        while True:  # wait_for_ready may leave a late kernel_info_reply queued
+            shell = client.get_shell_msg(timeout=max(0.0, deadline - time.monotonic()))
+            if shell["parent_header"].get("msg_id") == msg_id:
+                break
+        reply = shell["content"]
         value = reply["user_expressions"]["x"]
         assert value["status"] == "ok", value
         stdout = _stdout_text(streams) + "".join(map(_stdout_text, widget_outputs.values()))
