@@ -8,8 +8,10 @@ kernel in the way.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
+from pathlib import Path
 
 import anyio
 import pytest
@@ -272,3 +274,63 @@ async def test_a_recursion_error_in_a_cell_leaves_the_recursion_limit_alone() ->
         await nb.run_all()
     assert "RecursionError" in nb.out("c1") and nb.out("c2") == "next\n"
     assert sys.getrecursionlimit() == limit
+
+
+# -- the memo store: a writer killed mid-write ------------------------------------------------
+
+_KILLED_WRITER = """
+import os, sys, time
+from pathlib import Path
+from reactive.memo import DiskStore, Entry, pack_values
+
+store = DiskStore(Path(sys.argv[1]), max_bytes=50_000_000)
+def entry(key, value):
+    return Entry(key=key, cell="c", outputs=[], values=pack_values({"pairs": [("x", value)]}))
+store.put(entry("aa" * 32, 1))  # a whole entry, then a rewrite that dies half-way
+
+real_fdopen = os.fdopen
+class HalfWriter:
+    def __init__(self, f):
+        self.f = f
+    def __enter__(self):
+        return self
+    def __exit__(self, *exc):
+        return False
+    def write(self, data):
+        self.f.write(data[: len(data) // 2])
+        self.f.flush()
+        Path(sys.argv[2]).write_text("half written")
+        time.sleep(600)  # killed here
+os.fdopen = lambda fd, mode: HalfWriter(real_fdopen(fd, mode))
+store.put(entry("aa" * 32, "x" * 5_000_000))
+store.put(entry("bb" * 32, "y" * 5_000_000))
+"""
+
+
+async def test_a_memo_writer_killed_mid_write_leaves_no_corrupt_entry(tmp_path: Path) -> None:
+    """Issue 8: a crash mid-write leaves no corrupt entry visible (atomic rename)."""
+    import signal
+    import subprocess
+
+    from reactive.memo import DiskStore, unpack_values
+
+    cache, ready = tmp_path / "memo", tmp_path / "ready"
+    root = Path(__file__).resolve().parents[2]
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER, str(cache), str(ready)],
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    try:
+        with anyio.fail_after(60):
+            while not ready.exists() and child.poll() is None:
+                await anyio.sleep(0.05)  # a child process: no event to wait on
+        assert ready.exists(), "the writer never got half-way"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert any(p.name.startswith(".tmp-") for p in cache.iterdir()), "the half file exists"
+    store = DiskStore(cache, max_bytes=50_000_000)
+    got = store.get("aa" * 32)
+    assert got is not None and unpack_values(got.values) == {"pairs": [("x", 1)]}
+    assert store.get("bb" * 32) is None
+    assert store.usage()[0] == 1, "only the whole entry counts"
