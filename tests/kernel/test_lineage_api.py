@@ -75,7 +75,7 @@ class Story:
     def quiet(self) -> None:
         """Wait until the scheduler has nothing queued, running or pending."""
         try:
-            self.nb.wait_for(lambda: probe(self.nb, IDLE) is True, timeout=20, what="runtime idle")
+            self.nb.wait_for(lambda: probe(self.nb, IDLE) is True, timeout=60, what="runtime idle")
         except TimeoutError as exc:
             raise TimeoutError(f"{exc}\nscheduler: {probe(self.nb, STATE)}") from None
 

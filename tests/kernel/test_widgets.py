@@ -267,7 +267,9 @@ def test_cell_debounce_keeps_fast_cells_live(wnb: Notebook) -> None:
     wait_text(nb, "fast", "fast 8\n")
     wait_text(nb, "slow", "slow 16\n")
     after = runs(nb)
-    assert after["fast"] - before.get("fast", 0) >= 4
+    # the fast cell follows the drag (how often depends on how updates coalesce);
+    # the debounced one runs once, after it
+    assert after["fast"] - before.get("fast", 0) >= 2
     assert after["slow"] - before.get("slow", 0) == 1
 
 
