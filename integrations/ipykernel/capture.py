@@ -80,9 +80,9 @@ class OutputCapture:
 
     ``on_change`` is called (at most every ``interval`` seconds, from the
     capturing thread) so long-running cells can stream into their slot; the
-    final state is always delivered by the caller after exit.
-    ``redirect`` may return a callable that takes an output for some other
-    destination (an active ``with out:`` block) instead of this capture.
+    final state is always delivered by the caller after exit.  A ``with
+    out:`` block inside the cell opens a capture of its own (see
+    ``reactive.integrations.ipywidgets.OutputContexts``).
     """
 
     def __init__(
@@ -91,7 +91,6 @@ class OutputCapture:
         *,
         on_change: Callable[[list[Output]], None] | None = None,
         interval: float = 0.1,
-        redirect: Callable[[], Callable[[Output], None] | None] | None = None,
         execution_count: int | None = None,
         flush: bool = True,
     ) -> None:
@@ -106,7 +105,6 @@ class OutputCapture:
         self._tail: list[str] = []
         self.on_change = on_change
         self.interval = interval
-        self.redirect = redirect
         self.execution_count = execution_count
         self.thread = threading.get_ident()
         self._clear_pending = False
@@ -133,10 +131,6 @@ class OutputCapture:
 
     # ----------------------------------------------------------- recording
     def _take(self, output: Output) -> None:
-        sink = self.redirect() if self.redirect is not None else None
-        if sink is not None:
-            sink(output)
-            return
         if self._clear_pending:
             self.outputs.clear()
             self._clear_pending = False
@@ -146,8 +140,7 @@ class OutputCapture:
     def add_stream(self, name: str, text: str) -> None:
         if not text:
             return
-        sink = self.redirect() if self.redirect is not None else None
-        if sink is None and not self._clear_pending:
+        if not self._clear_pending:
             with self._lock:
                 last = self._outputs[-1] if self._outputs else {}
                 merge = last.get("output_type") == "stream" and last.get("name") == name
@@ -203,10 +196,6 @@ class OutputCapture:
 
     def clear(self, wait: bool) -> None:
         self.cleared = True
-        sink = self.redirect() if self.redirect is not None else None
-        if sink is not None:
-            sink({"output_type": "clear_output", "wait": wait})
-            return
         if wait:
             self._clear_pending = True
         else:

@@ -46,7 +46,6 @@ class KernelExecutor:
         self.slots = slots
         self.stream_interval = stream_interval
         self.resolvers: list[SourceResolver] = []
-        self.redirect: Callable[[], Callable[[Output], None] | None] | None = None
         self.graph_refs: Callable[[str], frozenset[SymbolPath]] = lambda cid: frozenset()
         self.graph_defs: Callable[[str], frozenset[SymbolPath]] = lambda cid: frozenset()
         self.has_readers: Callable[[str], bool] = lambda root: True
@@ -104,7 +103,6 @@ class KernelExecutor:
             self.shell,
             on_change=push if stream else None,
             interval=self.stream_interval,
-            redirect=self.redirect,
             execution_count=self.shell.execution_count,
             flush=flush,
         )
