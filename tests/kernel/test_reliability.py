@@ -109,7 +109,6 @@ def test_a_flood_drains_as_fast_as_plain_ipykernel_and_ends_on_the_last_value(
     results: dict[str, list[dict[str, float]]] = {"plain": [], "reactive": []}
     base = 1000
     for _attempt in range(2):
-        t0 = time.monotonic()
         sent: dict[str, list[str]] = {name: [] for name in kernels}
         for i, v in enumerate(range(base, base + FLOOD)):
             for name in kernels if i % 2 else reversed(kernels):  # neither always goes first
@@ -133,9 +132,9 @@ def test_a_flood_drains_as_fast_as_plain_ipykernel_and_ends_on_the_last_value(
         base += FLOOD
         speed = results["plain"][-1]["drain"] / results["reactive"][-1]["drain"]
         late = results["reactive"][-1]["one"] - results["plain"][-1]["one"]
-        # one more flood only when this one was fast enough to repeat within the budget,
-        # and only to rule out a load spike that hit the reactive kernel alone
-        if (speed >= 0.9 and late <= 1.0) or time.monotonic() - t0 > 20:
+        # one more flood only to rule out a load spike that hit the reactive kernel
+        # alone (each flood takes 20-60 s on two cores; two fit the CI budget)
+        if speed >= 0.9 and late <= 1.0:
             break
     grown = rss_mb(kernel_pid(reactive)) - rss_before
     report = json.dumps(results, indent=1)
