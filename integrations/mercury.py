@@ -152,66 +152,7 @@ class MercuryHost:
         self, cid: str, code: str, user_expressions: Mapping[str, str] | None
     ) -> dict[str, Any] | None:
         """The reply for a cell that need not run, or None when it must run."""
-        rt = self.rt
-        cell = rt.graph.cells.get(cid)
-        try:
-            if (
-                cell is None
-                or cell.source != code
-                or cell.run_count == 0
-                or cell.status not in _SETTLED
-                or cid in rt.scheduler._work
-                or not rt.slots.has(cid)
-                or rt.scheduler._upstream_plan(cid)
-                or not self._values_unchanged(cid)
-            ):
-                return None
-        except Exception:  # a cycle (any-order mode), a value that fails to resolve: run it
-            log.debug("reactive: mercury asked for %s; running it", cid, exc_info=True)
-            return None
-        count = rt.shell.execution_count
-        if cell.status is CellStatus.ERRORED:
-            error = next(
-                (o for o in latest_outputs(rt.slots, cid) if o.get("output_type") == "error"),
-                None,
-            )
-            if error is None:
-                return None
-            return {
-                "status": "error",
-                "execution_count": count,
-                "ename": error.get("ename", ""),
-                "evalue": error.get("evalue", ""),
-                "traceback": list(error.get("traceback") or []),
-            }
-        try:
-            expressions = rt.shell.user_expressions(dict(user_expressions or {}))
-        except Exception:  # as ipykernel: a bad expression is reported inside, never raised
-            expressions = {}
-        return {
-            "status": "ok",
-            "execution_count": count,
-            "user_expressions": expressions,
-            "payload": [],
-        }
-
-    def _values_unchanged(self, cid: str) -> bool:
-        """Every value the cell read last time that can be compared still compares equal."""
-        rt = self.rt
-        last: dict[SymbolPath, Any] | None = getattr(rt.executor, "_inputs", {}).get(cid)
-        if not last:
-            return True  # nothing recorded: the graph's word stands
-        written = {p.root for p in rt.graph.defs(cid)}
-        paths = [p for p in last if p.root not in written]
-        now = fingerprints(rt.shell.user_ns, paths)
-        for path in paths:
-            before, after = last[path], now[path]
-            if isinstance(before, Unfingerprintable) or isinstance(after, Unfingerprintable):
-                continue
-            if before != after:
-                log.debug("reactive: mercury asked for %s; %s changed behind the graph", cid, path)
-                return False
-        return True
+        return current_reply(self.rt, cid, code, user_expressions)
 
     # ------------------------------------------------------ render context
     def _pre_run_cell(self, info: Any) -> None:
@@ -254,6 +195,80 @@ class MercuryHost:
                     self._events.unregister(name, fn)
             self._events = None
         return False
+
+
+def current_reply(
+    rt: Any, cid: str, code: str, user_expressions: Mapping[str, str] | None
+) -> dict[str, Any] | None:
+    """The reply for a re-sent cell that need not run, or None when it must run.
+
+    Hosts that re-send requests for cells the runtime already keeps current
+    (mercury's re-run chain, stickyland's auto-run) answer them from here.
+    """
+    cell = rt.graph.cells.get(cid)
+    try:
+        if (
+            cell is None
+            or cell.source != code
+            or cell.run_count == 0
+            or cell.status not in _SETTLED
+            or cid in rt.scheduler._work
+            or not rt.slots.has(cid)
+            or rt.scheduler._upstream_plan(cid)
+            or not values_unchanged(rt, cid)
+        ):
+            return None
+    except Exception:  # a cycle (any-order mode), a value that fails to resolve: run it
+        log.debug("reactive: %s was asked for again; running it", cid, exc_info=True)
+        return None
+    count = rt.shell.execution_count
+    if cell.status is CellStatus.ERRORED:
+        error = next(
+            (o for o in latest_outputs(rt.slots, cid) if o.get("output_type") == "error"),
+            None,
+        )
+        if error is None:
+            return None
+        return {
+            "status": "error",
+            "execution_count": count,
+            "ename": error.get("ename", ""),
+            "evalue": error.get("evalue", ""),
+            "traceback": list(error.get("traceback") or []),
+        }
+    try:
+        expressions = rt.shell.user_expressions(dict(user_expressions or {}))
+    except Exception:  # as ipykernel: a bad expression is reported inside, never raised
+        expressions = {}
+    return {
+        "status": "ok",
+        "execution_count": count,
+        "user_expressions": expressions,
+        "payload": [],
+    }
+
+
+def values_unchanged(rt: Any, cid: str) -> bool:
+    """Every value the cell read last time that can be compared still compares equal.
+
+    Paths the cell writes itself are left out (``n = n + 1`` changes what it read), and
+    values that cannot be fingerprinted are left to the graph, which sees every assignment
+    it can analyse.
+    """
+    last: dict[SymbolPath, Any] | None = getattr(rt.executor, "_inputs", {}).get(cid)
+    if not last:
+        return True  # nothing recorded: the graph's word stands
+    written = {p.root for p in rt.graph.defs(cid)}
+    paths = [p for p in last if p.root not in written]
+    now = fingerprints(rt.shell.user_ns, paths)
+    for path in paths:
+        before, after = last[path], now[path]
+        if isinstance(before, Unfingerprintable) or isinstance(after, Unfingerprintable):
+            continue
+        if before != after:
+            log.debug("reactive: %s was asked for again; %s changed behind the graph", cid, path)
+            return False
+    return True
 
 
 def _render_context() -> Any:

@@ -37,17 +37,11 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
-from reactive.fingerprint import Unfingerprintable
-from reactive.graph import CellStatus
-from reactive.paths import SymbolPath
-
-from .ipykernel.executor import fingerprints
-from .mercury import latest_outputs
+from .mercury import current_reply, latest_outputs
 
 log = logging.getLogger("reactive")
 
 #: statuses whose outputs are the result of a run on the cell's current inputs
-_SETTLED = frozenset({CellStatus.FRESH, CellStatus.MEMO_HIT, CellStatus.ERRORED})
 
 _stats: weakref.WeakKeyDictionary[Any, dict[str, dict[str, int]]] = weakref.WeakKeyDictionary()
 
@@ -96,69 +90,3 @@ def show_again(slots: Any, cid: str, publish: Any) -> None:
     outputs = latest_outputs(slots, cid)
     slots.show(cid, publish)
     slots.fill(cid, outputs, redisplayed=True)
-
-
-def current_reply(
-    rt: Any, cid: str, code: str, user_expressions: Mapping[str, str] | None
-) -> dict[str, Any] | None:
-    """The reply for a cell that need not run again, or None when it must run."""
-    cell = rt.graph.cells.get(cid)
-    try:
-        if (
-            cell is None
-            or cell.source != code
-            or cell.run_count == 0
-            or cell.status not in _SETTLED
-            or cid in rt.scheduler._work
-            or not rt.slots.has(cid)
-            or rt.scheduler._upstream_plan(cid)
-            or not _values_unchanged(rt, cid)
-        ):
-            return None
-    except Exception:  # a cycle (any-order mode), a value that fails to resolve: run it
-        log.debug("reactive: sticky cell %s asked to run; running it", cid, exc_info=True)
-        return None
-    count = rt.shell.execution_count
-    if cell.status is CellStatus.ERRORED:
-        error = next((o for o in rt.slots.outputs(cid) if o.get("output_type") == "error"), None)
-        if error is None:
-            return None
-        return {
-            "status": "error",
-            "execution_count": count,
-            "ename": error.get("ename", ""),
-            "evalue": error.get("evalue", ""),
-            "traceback": list(error.get("traceback") or []),
-        }
-    try:
-        expressions = rt.shell.user_expressions(dict(user_expressions or {}))
-    except Exception:  # as ipykernel: a bad expression is reported inside, never raised
-        expressions = {}
-    return {
-        "status": "ok",
-        "execution_count": count,
-        "user_expressions": expressions,
-        "payload": [],
-    }
-
-
-def _values_unchanged(rt: Any, cid: str) -> bool:
-    """Every value the cell read last time that can be compared still compares equal.
-
-    Paths the cell writes itself are left out (``n = n + 1`` changes what it read), and
-    values that cannot be fingerprinted are left to the graph, which sees every assignment
-    it can analyse.
-    """
-    last: dict[SymbolPath, Any] | None = getattr(rt.executor, "_inputs", {}).get(cid)
-    if not last:
-        return True
-    written = {p.root for p in rt.graph.defs(cid)}
-    paths = [p for p in last if p.root not in written]
-    now = fingerprints(rt.shell.user_ns, paths)
-    for path in paths:
-        before, after = last[path], now[path]
-        if isinstance(before, Unfingerprintable) or isinstance(after, Unfingerprintable):
-            continue
-        if before != after:
-            return False
-    return True
