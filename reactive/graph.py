@@ -172,6 +172,8 @@ class Graph:
         self._next_position = 0.0
         self._topo: dict[str, int] | None = None
         self._condensed: dict[str, int] | None = None
+        #: the cycles found when the condensed rank was last computed
+        self._cycles_seen: list[list[str]] = []
         self._eff: dict[str, frozenset[SymbolPath]] = {}
         self._defs_cache: dict[str, frozenset[SymbolPath]] = {}
 
@@ -351,7 +353,8 @@ class Graph:
         if self._condensed is not None:
             return self._condensed
         group: dict[str, int] = {}
-        for i, cycle in enumerate(self.cycles()):
+        self._cycles_seen = self.cycles()
+        for i, cycle in enumerate(self._cycles_seen):
             for cid in cycle:
                 group[cid] = i
         children: dict[str, list[str]] = {}
@@ -380,28 +383,13 @@ class Graph:
         return rank
 
     def _topological(self) -> dict[str, int]:
-        if self._topo is not None:
-            return self._topo
-        cycles = self.cycles()
-        if cycles:
-            raise CycleError(cycles[0])
-        indegree = {cid: 0 for cid in self.cells}
-        children = {cid: self.children(cid) for cid in self.cells}
-        for kids in children.values():
-            for k in kids:
-                indegree[k] += 1
-        heap = [(c.position, c.id) for c in self.cells.values() if indegree[c.id] == 0]
-        heapq.heapify(heap)
-        rank: dict[str, int] = {}
-        while heap:
-            _, cid = heapq.heappop(heap)
-            rank[cid] = len(rank)
-            for k in children[cid]:
-                indegree[k] -= 1
-                if indegree[k] == 0:
-                    heapq.heappush(heap, (self.cells[k].position, k))
-        self._topo = rank
-        return rank
+        """The topological rank; a cycle makes it undefined (:class:`CycleError`)."""
+        if self._topo is None:
+            rank = self._condensed_rank()  # without cycles, this is the plain order
+            if self._cycles_seen:
+                raise CycleError(self._cycles_seen[0])
+            self._topo = rank
+        return self._topo
 
     def cycles(self) -> list[list[str]]:
         """Strongly connected groups of two or more cells, each in notebook order.
