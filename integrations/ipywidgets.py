@@ -29,7 +29,7 @@ import contextvars
 import logging
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import ipywidgets
@@ -214,6 +214,39 @@ def resolve_sources(
 _WIDGET_DISPATCH: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "reactive_widget_dispatch", default=False
 )
+
+
+#: the event ``comm`` fires after every comm message (matplotlib-inline flushes on it)
+_COMM_EVENTS = frozenset({"post_execute"})
+
+
+def _guard_comm_events(shell: Any, cell_running: Callable[[], bool]) -> bool:
+    """Keep a widget message's ``post_execute`` away from a cell that is running.
+
+    ``comm`` fires ``pre_execute``/``post_execute`` around every comm message
+    so that an observer's plot gets flushed.  With comms over a subshell that
+    happens on the subshell's thread *while a cell runs on the main thread*
+    (and on the main shell, while an async cell awaits): matplotlib-inline's
+    ``flush_figures`` then shows the running cell's half-drawn figure under
+    the comm message -- in no cell -- and closes every figure, so the cell's
+    own flush finds nothing and its plot vanishes (HOSTS.md).  While a cell
+    runs, an update to a source widget is held and no observer runs, so the
+    message has nothing of its own to flush: the cell's own ``post_execute``
+    shows what was drawn.  Outside a cell the event fires as before.
+    """
+    events = getattr(shell, "events", None)
+    if events is None or "trigger" in vars(events):
+        return False
+    original = events.trigger
+
+    def trigger(event: str, *args: Any, **kwargs: Any) -> None:
+        if event in _COMM_EVENTS and _WIDGET_DISPATCH.get() and cell_running():
+            return None
+        return original(event, *args, **kwargs)
+
+    trigger.__reactive_wrapped__ = original  # type: ignore[attr-defined]
+    events.trigger = trigger
+    return True
 
 
 def _kernel_streams() -> list[Any]:
@@ -401,6 +434,7 @@ class WidgetSources:
         self._original_handle_msg = None
         self._saved_dispatch: Any = None
         self._quiet_streams: list[Any] = []
+        self._guarded_events = False
         self._latest: dict[str, dict[str, Any]] = {}
         self.stats = {"applied": 0, "held": 0, "rejected": 0, "stale": 0}
 
@@ -437,6 +471,7 @@ class WidgetSources:
 
             kernel.dispatch_shell = dispatch_shell
             self._quiet_streams = [s for s in _kernel_streams() if _skip_empty_flushes(s)]
+        self._guarded_events = _guard_comm_events(rt.shell, rt.cell_running)
 
     def uninstall(self) -> None:
         rt = self.runtime
@@ -453,6 +488,10 @@ class WidgetSources:
             if getattr(vars(stream).get("flush"), "__reactive_wrapped__", None) is not None:
                 del stream.flush
         self._quiet_streams = []
+        events = getattr(rt.shell, "events", None)
+        if self._guarded_events and events is not None and "trigger" in vars(events):
+            del events.trigger
+        self._guarded_events = False
         kernel = rt.kernel
         if kernel is not None and "dispatch_shell" in kernel.__dict__:
             if self._saved_dispatch is None:

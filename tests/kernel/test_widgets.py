@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.kernel.harness import Notebook
-from tests.kernel.test_reactive_kernel import lost_output, runs, wait_text
+from tests.kernel.test_reactive_kernel import lost_output, probe, runs, wait_text
 
 pytestmark = pytest.mark.kernel
 
@@ -179,6 +179,38 @@ def test_slider_keeps_syncing_after_an_update_during_an_async_cell(wnb: Notebook
     nb.set_widget(s, {"value": 3})
     wait_text(nb, "dep", "v 3\n")
     assert nb.widget_backlog(s) == {}
+
+
+def test_widget_message_during_a_plot_cell_leaves_the_figure_to_the_cell(wnb: Notebook) -> None:
+    """``comm`` fires ``post_execute`` after every comm message; handled while a cell runs
+    (an async cell's await on the main shell, any cell over a subshell) it made
+    matplotlib-inline show the cell's figure under the comm message -- in no cell -- and
+    close it, so the cell ended without its plot (seen in the browser drag test)."""
+    nb = wnb
+    nb.execute(
+        "mpl", "import asyncio, threading\nimport matplotlib.pyplot as plt\n%matplotlib inline"
+    )
+    other = slider(
+        nb,
+        "other",
+        "other = W.IntSlider()\ngot = threading.Event()\n"
+        "other.observe(lambda ch: got.set(), 'value')\nother",
+    )
+    plot = (
+        "fig, ax = plt.subplots(figsize=(2, 1))\nax.plot([1, 3, 2])\nprint('drawn')\n"
+        "await asyncio.to_thread(got.wait, 20)\n"
+        "await asyncio.sleep(0.3)  # the message's own post_execute runs meanwhile\n"
+        "print('woke', got.is_set())"
+    )
+    reply_id = nb.execute("plot", plot, wait=False).msg_id
+    nb.wait_for(lambda: "drawn" in nb.text("plot"), timeout=20, what="figure drawn")
+    nb.send_widget_update(other, {"value": 5})
+    assert nb.wait_reply(reply_id, idle=True, timeout=30)["status"] == "ok"
+    nb.drain(quiet=0.3)
+    assert nb.text("plot").startswith("drawn\nwoke True\n"), nb.text("plot")
+    kinds = [sorted(o.get("data") or {}) for o in nb.visible("plot")]
+    assert any("image/png" in k for k in kinds), nb.visible("plot")
+    assert probe(nb, "len(plt.get_fignums())") == 0, "the cell's flush closes its figure"
 
 
 def test_debounce_and_throttle_api(wnb: Notebook) -> None:
