@@ -26,6 +26,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import contextvars
+import inspect
 import logging
 import sys
 import threading
@@ -216,6 +217,18 @@ _WIDGET_DISPATCH: contextvars.ContextVar[bool] = contextvars.ContextVar(
 )
 
 
+#: set while the main shell dispatches a message in order (ipykernel >= 7): a widget
+#: update handled there is answered (``idle``) only after the runs it caused
+_ACK_AFTER_RUNS: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "reactive_ack_after_runs", default=False
+)
+#: set when the message being dispatched changed (or queued a change of) a source
+_SOURCE_CHANGED: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "reactive_source_changed", default=False
+)
+#: longest a widget update's answer waits for its runs (s): a safety valve, not a budget
+ACK_WAIT_MAX = 30.0
+
 #: the event ``comm`` fires after every comm message (matplotlib-inline flushes on it)
 _COMM_EVENTS = frozenset({"post_execute"})
 
@@ -229,10 +242,11 @@ def _guard_comm_events(shell: Any, cell_running: Callable[[], bool]) -> bool:
     (and on the main shell, while an async cell awaits): matplotlib-inline's
     ``flush_figures`` then shows the running cell's half-drawn figure under
     the comm message -- in no cell -- and closes every figure, so the cell's
-    own flush finds nothing and its plot vanishes (HOSTS.md).  While a cell
-    runs, an update to a source widget is held and no observer runs, so the
-    message has nothing of its own to flush: the cell's own ``post_execute``
-    shows what was drawn.  Outside a cell the event fires as before.
+    own flush finds nothing and its plot vanishes.  While a cell runs, an
+    update to a source widget is held and no observer runs, so the message
+    has nothing of its own to flush; a figure an observer of another widget
+    draws meanwhile is shown by the running cell's flush, which beats losing
+    the cell's own plot.  Outside a cell the event fires as before.
     """
     events = getattr(shell, "events", None)
     if events is None or "trigger" in vars(events):
@@ -247,6 +261,14 @@ def _guard_comm_events(shell: Any, cell_running: Callable[[], bool]) -> bool:
     trigger.__reactive_wrapped__ = original  # type: ignore[attr-defined]
     events.trigger = trigger
     return True
+
+
+def _has_concurrent_comms(dispatch: Any) -> bool:
+    """Whether this ipykernel dispatches comm messages while its shell is busy (>= 7)."""
+    try:
+        return "concurrent" in inspect.signature(dispatch).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _kernel_streams() -> list[Any]:
@@ -435,6 +457,7 @@ class WidgetSources:
         self._saved_dispatch: Any = None
         self._quiet_streams: list[Any] = []
         self._guarded_events = False
+        self._saved_comm_handler: Any = None
         self._latest: dict[str, dict[str, Any]] = {}
         self.stats = {"applied": 0, "held": 0, "rejected": 0, "stale": 0}
 
@@ -460,16 +483,28 @@ class WidgetSources:
             self._saved_dispatch = kernel.__dict__.get("dispatch_shell")
             dispatch = kernel.dispatch_shell
 
+            in_order = _has_concurrent_comms(dispatch)
+
             async def dispatch_shell(*args: Any, **kwargs: Any) -> Any:
                 token = _WIDGET_DISPATCH.set(False)
+                changed = _SOURCE_CHANGED.set(False)
+                ack = _ACK_AFTER_RUNS.set(
+                    in_order
+                    and not kwargs.get("concurrent")
+                    and kwargs.get("subshell_id") is None
+                    and threading.current_thread() is threading.main_thread()
+                )
                 try:
                     return await dispatch(*args, **kwargs)
                 finally:
+                    _ACK_AFTER_RUNS.reset(ack)
+                    _SOURCE_CHANGED.reset(changed)
                     _WIDGET_DISPATCH.reset(token)
                     if kwargs.get("concurrent"):
                         sources.publish_idle(kernel)
 
             kernel.dispatch_shell = dispatch_shell
+            self._wrap_comm_handler(kernel)
             self._quiet_streams = [s for s in _kernel_streams() if _skip_empty_flushes(s)]
         self._guarded_events = _guard_comm_events(rt.shell, rt.cell_running)
 
@@ -493,11 +528,42 @@ class WidgetSources:
             del events.trigger
         self._guarded_events = False
         kernel = rt.kernel
+        handlers = getattr(kernel, "shell_handlers", None)
+        if self._saved_comm_handler is not None and isinstance(handlers, dict):
+            handlers["comm_msg"] = self._saved_comm_handler
+        self._saved_comm_handler = None
         if kernel is not None and "dispatch_shell" in kernel.__dict__:
             if self._saved_dispatch is None:
                 del kernel.dispatch_shell
             else:
                 kernel.dispatch_shell = self._saved_dispatch
+
+    def _wrap_comm_handler(self, kernel: Any) -> None:
+        """Answer a main-shell widget update once the cells it re-runs are done.
+
+        This is what ``interact`` does by running its callback inside the
+        handler, and it matters with the browser's one-update-in-flight rule:
+        answered at once, the next update would arrive while the first one's
+        run is going, wait for it, and cost a run of its own -- one run more
+        between the user's last move and the plot showing it.  Updates that
+        come meanwhile (a flood, other widgets) are not held back: ipykernel
+        dispatches comm messages concurrently while the shell is busy.
+        """
+        handlers = getattr(kernel, "shell_handlers", None)
+        original = handlers.get("comm_msg") if isinstance(handlers, dict) else None
+        if original is None:
+            return
+        scheduler = self.runtime.scheduler
+
+        def comm_msg(*args: Any, **kwargs: Any) -> Any:
+            result = original(*args, **kwargs)
+            if _ACK_AFTER_RUNS.get() and _SOURCE_CHANGED.get() and result is None:
+                return scheduler.wait_caught_up(ACK_WAIT_MAX)
+            return result
+
+        comm_msg.__reactive_wrapped__ = original  # type: ignore[attr-defined]
+        self._saved_comm_handler = original
+        handlers["comm_msg"] = comm_msg
 
     @staticmethod
     def publish_idle(kernel: Any) -> None:
@@ -529,6 +595,7 @@ class WidgetSources:
             if not self._fresh(mid, msg, state):
                 self.stats["stale"] += 1
                 return None
+            _SOURCE_CHANGED.set(True)
             if rt.cell_running() or mid in self._held:
                 self._hold(widget, msg, tracked)
                 return None

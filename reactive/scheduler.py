@@ -119,6 +119,10 @@ class Scheduler:
         self._batch_ids = 0
         self._wakeup = anyio.Event()
         self._idle_event = anyio.Event()
+        #: set whenever a run ends or the serving loop waits: ``caught_up`` may have changed
+        self._progress = anyio.Event()
+        #: the serving loop waits for a throttled or debounced item to come due
+        self._timed_wait = False
         self._busy = False
         self._threadsafe: Callable[[Callable[[], Any]], Any] | None = None
         self._loop_thread: int | None = None
@@ -235,6 +239,8 @@ class Scheduler:
         try:
             while True:
                 delay = await self._pump()
+                self._timed_wait = delay is not None
+                self._progress.set()
                 if delay is None:
                     if self.idle:
                         self._idle_event.set()
@@ -243,6 +249,7 @@ class Scheduler:
                     with anyio.move_on_after(delay):
                         await self._wakeup.wait()
                 self._wakeup = anyio.Event()
+                self._timed_wait = False
         finally:
             self._serving = False
             self._close_batch("cancelled")
@@ -271,6 +278,38 @@ class Scheduler:
                     self._idle_event = anyio.Event()
                 await self._idle_event.wait()
 
+    @property
+    def caught_up(self) -> bool:
+        """Nothing can run right now: no due event, and no cell running or ready to.
+
+        Unlike :attr:`idle` this ignores what waits for its debounce or throttle
+        to come due, and is true while the scheduler merely waits to see if a
+        drag goes on.
+        """
+        if not self._serving:
+            return True
+        now = self.clock()
+        with self._mutex:
+            due = bool(self._others) or any(at <= now for _, at in self._sources.values())
+        return not due and (self._timed_wait or not (self._work or self._busy))
+
+    async def wait_caught_up(self, timeout: float) -> bool:
+        """Wait (at most ``timeout`` s) until :attr:`caught_up`; False on timeout.
+
+        A host that acknowledges an event only once the runs it caused are
+        done uses this: the kernel's main shell answers a widget update after
+        its cells re-ran, as ``interact`` does, so the browser -- which keeps one
+        update in flight -- sends its next value when a run can take it, instead
+        of while one runs (where it would wait, then cost a run of its own).
+        """
+        with anyio.move_on_after(timeout):
+            while not self.caught_up:
+                if self._progress.is_set():
+                    self._progress = anyio.Event()
+                await self._progress.wait()
+            return True
+        return False
+
     async def _pump(self) -> float | None:
         """Run work until none is runnable; return seconds until the next due item."""
         while True:
@@ -282,6 +321,7 @@ class Scheduler:
                 finally:
                     self._busy = False
             if wait is _RAN:
+                self._progress.set()
                 await self._settle(dragging=self.stats["events"] > events_before)
                 continue
             return wait

@@ -35,9 +35,7 @@ def lost_output(nb: Notebook) -> list[object]:
     a plain kernel without our runtime prints it too.
     """
     return [
-        e
-        for e in nb.in_no_cell()
-        if not str(e.content.get("text", "")).startswith("No such comm:")
+        e for e in nb.in_no_cell() if not str(e.content.get("text", "")).startswith("No such comm:")
     ]
 
 

@@ -213,6 +213,27 @@ def test_widget_message_during_a_plot_cell_leaves_the_figure_to_the_cell(wnb: No
     assert probe(nb, "len(plt.get_fignums())") == 0, "the cell's flush closes its figure"
 
 
+def test_main_shell_answers_an_update_once_its_cells_have_rerun(
+    notebook_factory: Callable[..., Notebook],
+) -> None:
+    """As ``interact`` does: the browser sends its next value on this ``idle``, so an
+    earlier answer would have that value wait behind the run, then cost a run of its own."""
+    nb = notebook_factory(comms_over_subshells=False)
+    nb.execute("setup", "%load_ext reactive\nimport ipywidgets as W\nimport time")
+    s = slider(nb, "s", "s = W.IntSlider(value=0)\ns")
+    nb.execute("dep", "time.sleep(0.2)\nprint('v', s.value)")
+    mid = nb.send_widget_update(s, {"value": 4})
+    assert nb.wait_idle(mid, timeout=20) is not None
+    assert nb.text("dep") == "v 4\n", "answered before the re-run was shown"
+    nb.execute("cfg", "import reactive\nreactive.debounce('dep', 2000)")
+    mid = nb.send_widget_update(s, {"value": 5})
+    started = time.monotonic()
+    nb.wait_idle(mid, timeout=20)
+    assert time.monotonic() - started < 1.5, "a debounced cell must not hold the answer"
+    wait_text(nb, "dep", "v 5\n")
+    assert lost_output(nb) == []
+
+
 def test_debounce_and_throttle_api(wnb: Notebook) -> None:
     nb = wnb
     s = slider(nb, "s", "s = W.IntSlider(value=0, max=100)\ns")

@@ -341,3 +341,36 @@ async def test_cell_debounce_lets_fast_cells_repaint_and_the_slow_one_wait() -> 
     assert nb.runs("c1") - before["c1"] >= 5
     assert nb.runs("c2") - before["c2"] == 1
     assert nb.out("c2") == "slow 20\n"
+
+
+async def test_caught_up_after_the_runs_an_event_caused_not_the_debounced_ones() -> None:
+    nb = Notebook(
+        ["print('fast', s.value)", "print('slow', s.value)"],
+        sources={"s": 0},
+        cost={"c1": 0.05},
+        blocking=False,
+    )
+    nb.sched.set_cell_debounce("c2", 0.5)
+    async with nb.serving():
+        await nb.run_all()
+        await nb.sched.quiescent(timeout=5)
+        assert nb.sched.caught_up
+        nb.set("s", 1)
+        assert not nb.sched.caught_up, "a due event is work"
+        assert await nb.sched.wait_caught_up(5)
+        # c1's run is done; c2 waits for its debounce, which does not count as work
+        assert nb.out("c1") == "fast 1\n" and nb.runs("c2") == 1
+        assert not nb.sched.idle
+        assert nb.sched.caught_up
+        await nb.sched.quiescent(timeout=5)
+    assert nb.out("c2") == "slow 1\n" and nb.runs("c2") == 2
+
+
+async def test_wait_caught_up_gives_up_after_its_timeout() -> None:
+    nb = Notebook(["print(s.value)"], sources={"s": 0}, cost={"c1": 0.3}, blocking=False)
+    async with nb.serving():
+        await nb.run_all()
+        nb.set("s", 1)
+        assert await nb.sched.wait_caught_up(0.05) is False
+        assert await nb.sched.wait_caught_up(5) is True
+    assert nb.out("c1") == "1\n"
