@@ -547,7 +547,8 @@ class WidgetSources:
         run is going, wait for it, and cost a run of its own -- one run more
         between the user's last move and the plot showing it.  Updates that
         come meanwhile (a flood, other widgets) are not held back: ipykernel
-        dispatches comm messages concurrently while the shell is busy.
+        dispatches comm messages concurrently while the shell is busy, and the
+        answer goes out as soon as one arrives.
         """
         handlers = getattr(kernel, "shell_handlers", None)
         original = handlers.get("comm_msg") if isinstance(handlers, dict) else None
@@ -555,10 +556,21 @@ class WidgetSources:
             return
         scheduler = self.runtime.scheduler
 
-        def comm_msg(*args: Any, **kwargs: Any) -> Any:
-            result = original(*args, **kwargs)
+        async def answer_after_runs(idents: Any, msg: Any, events: int) -> None:
+            try:
+                await scheduler.wait_caught_up(ACK_WAIT_MAX, events=events)
+            finally:
+                # ipykernel runs every main-shell message in one shared context, and a
+                # comm message dispatched concurrently meanwhile puts back the parent
+                # it saw when it started: without this the idle goes out under another
+                # message (a third of a flood's idles were lost so)
+                with contextlib.suppress(Exception):
+                    kernel.set_parent(idents, msg, channel="shell")
+
+        def comm_msg(stream: Any, idents: Any, msg: Any, *args: Any, **kwargs: Any) -> Any:
+            result = original(stream, idents, msg, *args, **kwargs)
             if _ACK_AFTER_RUNS.get() and _SOURCE_CHANGED.get() and result is None:
-                return scheduler.wait_caught_up(ACK_WAIT_MAX)
+                return answer_after_runs(idents, msg, scheduler.stats["events"])
             return result
 
         comm_msg.__reactive_wrapped__ = original  # type: ignore[attr-defined]

@@ -204,7 +204,7 @@ class Scheduler:
 
     def _wake(self) -> None:
         if self._loop_thread is None or threading.get_ident() == self._loop_thread:
-            self._wakeup.set()
+            self._set_wakeup()
         elif self._threadsafe is not None:
             # resolve the event on the loop: the serving loop may replace it
             # between now and then, and setting a stale one would be lost
@@ -212,6 +212,7 @@ class Scheduler:
 
     def _set_wakeup(self) -> None:
         self._wakeup.set()
+        self._progress.set()
 
     def _drain(self) -> tuple[list[SourceChanged], list[Event], float | None]:
         """Take due source changes and all other events; report the next due time."""
@@ -293,17 +294,22 @@ class Scheduler:
             due = bool(self._others) or any(at <= now for _, at in self._sources.values())
         return not due and (self._timed_wait or not (self._work or self._busy))
 
-    async def wait_caught_up(self, timeout: float) -> bool:
-        """Wait (at most ``timeout`` s) until :attr:`caught_up`; False on timeout.
+    async def wait_caught_up(self, timeout: float, *, events: int | None = None) -> bool:
+        """Wait (at most ``timeout`` s) until :attr:`caught_up`; False if it was not.
 
         A host that acknowledges an event only once the runs it caused are
         done uses this: the kernel's main shell answers a widget update after
         its cells re-ran, as ``interact`` does, so the browser -- which keeps one
         update in flight -- sends its next value when a run can take it, instead
         of while one runs (where it would wait, then cost a run of its own).
+        With ``events`` (a ``stats["events"]`` reading) the wait also ends when
+        a later event arrives: the runs are then no longer this event's alone
+        (a flood), and holding the answer would only hold up the shell.
         """
         with anyio.move_on_after(timeout):
             while not self.caught_up:
+                if events is not None and self.stats["events"] > events:
+                    return False
                 if self._progress.is_set():
                     self._progress = anyio.Event()
                 await self._progress.wait()
