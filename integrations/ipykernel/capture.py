@@ -42,6 +42,8 @@ class _Stream(io.TextIOBase):
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         self._capture.add_stream(self._name, text)
+        if self._capture.passthrough:
+            self._original.write(text)
         return len(text)
 
     def writable(self) -> bool:
@@ -58,7 +60,7 @@ class _Stream(io.TextIOBase):
         """
 
     def flush(self) -> None:
-        if threading.get_ident() != self._capture.thread:
+        if threading.get_ident() != self._capture.thread or self._capture.passthrough:
             self._original.flush()
 
     def isatty(self) -> bool:
@@ -93,8 +95,12 @@ class OutputCapture:
         interval: float = 0.1,
         execution_count: int | None = None,
         flush: bool = True,
+        passthrough: bool = False,
     ) -> None:
         self.shell = shell
+        #: record only: everything still goes out as ipykernel sends it (a cell with no
+        #: inputs is never re-run, so its outputs can stay in the cell's own area)
+        self.passthrough = passthrough
         #: flush pending stream output first (needless at the start of a request:
         #: ipykernel flushes at the end of every one, and a flush costs an iopub
         #: round trip)
@@ -274,7 +280,7 @@ class OutputCapture:
                 return original_publish(data, metadata, *args, **kwargs)
             transient = kwargs.get("transient")
             update = bool(kwargs.get("update", False))
-            if not capture.add_display(data, metadata, transient, update):
+            if not capture.add_display(data, metadata, transient, update) or capture.passthrough:
                 return original_publish(data, metadata, *args, **kwargs)
             return None
 
@@ -282,7 +288,7 @@ class OutputCapture:
             if threading.get_ident() != capture.thread:
                 return original_clear(wait)
             capture.clear(wait)
-            return None
+            return original_clear(wait) if capture.passthrough else None
 
         pub.publish = publish
         pub.clear_output = clear_output
@@ -297,15 +303,22 @@ class OutputCapture:
             content = msg.get("content", {})
             if content.get("data"):
                 capture.add_result(content["data"], content.get("metadata"))
+            if capture.passthrough:
+                return original_finish()
             hook.msg = None
             return None
 
         hook.finish_displayhook = finish_displayhook
 
+        original_showtraceback = shell._showtraceback
+
         def showtraceback(etype: type, evalue: BaseException, stb: list[str]) -> None:
             if stb is not None:  # None: the exception renders nothing (mercury's Stop)
                 capture.add_error(etype.__name__, str(evalue), list(stb))
+            if capture.passthrough:
+                return original_showtraceback(etype, evalue, stb)
             shell._last_traceback = stb
+            return None
 
         shell._showtraceback = showtraceback
         return self

@@ -151,6 +151,8 @@ class KernelLineage:
                 outputs = held[cell_id]
             else:
                 outputs = rt.slots.outputs(cell_id)
+        elif rt.config.mode == "reactive" and cell_id in rt.plain_outputs:
+            outputs = rt.plain_outputs[cell_id]
         self.lineage.record(
             cell_id,
             source,

@@ -24,6 +24,7 @@ from reactive.graph import Cell, CellStatus, Graph
 from reactive.scheduler import Scheduler, UpstreamFailed
 from reactive.trace import BatchTrace
 
+from .capture import OutputCapture
 from .executor import KernelExecutor, _busy
 from .lineage import KernelLineage
 from .notebook_order import NotebookOrder
@@ -93,6 +94,8 @@ class Runtime:
         self._saved: dict[str, Any] = {}
         self._anon: dict[str, str] = {}
         self.parents: dict[str, dict[str, Any]] = {}
+        #: what cells run without a slot (they read nothing) showed on their last run
+        self.plain_outputs: dict[str, tuple[dict[str, Any], ...]] = {}
         self.config.observe(self._config_changed)
         self._route_log()
         self._apply_debounce()
@@ -236,6 +239,7 @@ class Runtime:
             if gone in self.graph:
                 self.scheduler.remove_cell(str(gone))
                 self.slots.drop(str(gone))
+                self.plain_outputs.pop(str(gone), None)
         ids = self.order.cell_ids(self.shell)
         if ids:
             self.graph.reorder(ids)
@@ -264,7 +268,9 @@ class Runtime:
         if stickyland.is_sticky_request(meta):
             # stickyland's auto-run re-sends sticky cells after every run (stickyland.py)
             return await stickyland.execute(self, original, cid, code, silent, *args, **kw)
-        return await self.run_user(original, cid, code, silent, *args, **kw)
+        return await self.run_user(
+            original, cid, code, silent, *args, plain_if_inputless=True, **kw
+        )
 
     async def run_user(
         self,
@@ -274,18 +280,23 @@ class Runtime:
         silent: bool,
         *args: Any,
         show_slot: bool = True,
+        plain_if_inputless: bool = False,
         **kw: Any,
     ) -> Any:
         """Run a user's execution through the scheduler; return ipykernel's reply.
 
         ``show_slot=False`` leaves the cell's slot undisplayed, for a host that shows
         the outputs itself (mercury renders only what its own requests return).
+        ``plain_if_inputless``: a cell that reads nothing can never be re-run for a
+        change, so its outputs go to its output area the way ipykernel sends them,
+        without a slot (two messages, about 0.3 ms, per execution saved).
         """
         box: dict[str, Any] = {}
 
         async def run_self() -> RunResult:
+            plain = plain_if_inputless and show_slot and self._inputless(cid)
             result = await self._run_user_cell(
-                original, cid, code, silent, box, *args, show_slot=show_slot, **kw
+                original, cid, code, silent, box, *args, show_slot=show_slot, plain=plain, **kw
             )
             self._ran(cid, code, result, "user: executed by the user")
             return result
@@ -307,18 +318,27 @@ class Runtime:
         box: dict[str, Any],
         *a: Any,
         show_slot: bool = True,
+        plain: bool = False,
         **kw: Any,
     ) -> RunResult:
         shell = self.shell
         defs, refs = self.graph.defs(cid), self.graph.refs(cid)
         self.executor.record_inputs(cid, refs)
         self._notices()
-        if show_slot:
-            self.slots.show(cid, shell.display_pub.publish)
-        cap = self.executor.capture(cid, stream=True, flush=False)
+        if plain:
+            self.slots.drop(cid)  # an earlier version's slot: the page cleared its view
+            cap = OutputCapture(shell, passthrough=True, flush=False)
+        else:
+            if show_slot:
+                self.slots.show(cid, shell.display_pub.publish)
+            cap = self.executor.capture(cid, stream=True, flush=False)
         with _busy(self.executor), cap:
             reply = await original(code, silent, *a, **kw)
-        self.slots.fill(cid, cap.outputs, redisplayed=show_slot)
+        if plain:
+            self.plain_outputs[cid] = tuple(cap.outputs)
+        else:
+            self.plain_outputs.pop(cid, None)
+            self.slots.fill(cid, cap.outputs, redisplayed=show_slot)
         box["reply"] = reply
         sources = self.executor.sources_read(refs, code)
         status = reply.get("status") if isinstance(reply, dict) else "ok"
@@ -362,6 +382,11 @@ class Runtime:
         stale |= set(self.graph.descendants(stale))
         self.graph.mark_stale(stale)
         return reply
+
+    def _inputless(self, cid: str) -> bool:
+        """Whether nothing another cell or a widget changes can make this cell re-run."""
+        cell = self.graph.cells.get(cid)
+        return cell is not None and not cell.conservative and not self.graph.refs(cid)
 
     def _reported(self, run: Callable[[Cell, RunReason], Any]) -> Callable[[Cell, RunReason], Any]:
         """The executor's ``run``, reporting each reactive run to ``on_run`` as well."""
@@ -484,7 +509,9 @@ class Runtime:
         return find_cell(self, str(ref))
 
     def cell_outputs(self, cell_id: str) -> tuple[dict[str, Any], ...]:
-        return self.slots.outputs(cell_id)
+        if self.slots.has(cell_id):
+            return self.slots.outputs(cell_id)
+        return self.plain_outputs.get(cell_id, ())
 
     def publish(self, outputs: Sequence[dict[str, Any]]) -> None:
         self.recorder.publish(outputs)
