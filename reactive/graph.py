@@ -176,6 +176,8 @@ class Graph:
         self._cycles_seen: list[list[str]] = []
         self._eff: dict[str, frozenset[SymbolPath]] = {}
         self._defs_cache: dict[str, frozenset[SymbolPath]] = {}
+        #: bumped whenever a cell is added or removed (the order a host applied may be stale)
+        self.members = 0
 
     # ------------------------------------------------------------------ edits
     def upsert(
@@ -187,6 +189,13 @@ class Graph:
     ) -> Cell:
         """Record a cell's latest source; new cells go last unless placed."""
         old = self.cells.get(cell_id)
+        if (
+            old is not None
+            and old.analysis is analysis
+            and old.source == source
+            and position in (None, old.position)
+        ):
+            return old  # re-run as it was: nothing to re-index, every cache holds
         if old is not None:
             self._unindex(old)
             pos = old.position if position is None else position
@@ -196,6 +205,7 @@ class Graph:
             pos = self._next_position if position is None else position
             cell = Cell(cell_id, source, analysis, pos)
             self.cells[cell_id] = cell
+            self.members += 1
         self._next_position = max(self._next_position, pos + 1.0)
         self._index(cell)
         self._changed()
@@ -205,6 +215,7 @@ class Graph:
         cell = self.cells.pop(cell_id, None)
         if cell is None:
             return
+        self.members += 1
         self._unindex(cell)
         for readers in self._source_readers.values():
             readers.discard(cell_id)

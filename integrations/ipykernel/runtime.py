@@ -87,6 +87,7 @@ class Runtime:
         self.lineage = self.recorder.lineage
         self.on_run.append(self.recorder.ran)
         self.order = NotebookOrder()
+        self._order_applied: tuple[list[str], int] | None = None
         self.trace_lines: list[str] = []
         self.trace_sink: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -241,8 +242,10 @@ class Runtime:
                 self.slots.drop(str(gone))
                 self.plain_outputs.pop(str(gone), None)
         ids = self.order.cell_ids(self.shell)
-        if ids:
+        applied = (ids, self.graph.members)
+        if ids and applied != self._order_applied:  # re-indexing every cell costs O(n)
             self.graph.reorder(ids)
+            self._order_applied = applied
 
     async def _do_execute(self, original: Any, code: str, silent: bool, *args: Any, **kw: Any):  # type: ignore[no-untyped-def]
         meta = kw.get("cell_meta") or {}
@@ -298,7 +301,11 @@ class Runtime:
             result = await self._run_user_cell(
                 original, cid, code, silent, box, *args, show_slot=show_slot, plain=plain, **kw
             )
-            self._ran(cid, code, result, "user: executed by the user")
+            # recorded once the reply is out (the loop's next turn, before any
+            # downstream run): the user waits for the reply, not for the bookkeeping
+            asyncio.get_running_loop().call_soon(
+                self._ran, cid, code, result, "user: executed by the user"
+            )
             return result
 
         try:
