@@ -9,6 +9,7 @@ other's. The memo cache's part of issue 8 lives in ``tests/*/test_memo.py``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -78,6 +79,24 @@ def status_of(nb: Notebook, msg_id: str, state: str) -> Entry:
     raise AssertionError(f"no {state} status for {msg_id}")
 
 
+def last_idle(nb: Notebook, sent: list[str]) -> Entry:
+    """The ``idle`` of the last update, or of the last one that still has its ``idle``.
+
+    A kernel's IOPub PUB socket queues 1,000 messages per subscriber and drops the rest
+    (plain ipykernel alike, and so for JupyterLab's server): under a 20,000-update flood
+    a run of idles can be lost, now and then the very last one.
+    """
+    with contextlib.suppress(TimeoutError):
+        nb.wait_idle(sent[-1], timeout=10)
+    idles = {
+        e.parent_id: e for e in nb.entries("status") if e.content.get("execution_state") == "idle"
+    }
+    for mid in reversed(sent):
+        if mid in idles:
+            return idles[mid]
+    raise AssertionError("no update of the flood has an idle")
+
+
 # -- floods -------------------------------------------------------------------------------
 
 
@@ -119,12 +138,11 @@ def test_a_flood_drains_as_fast_as_plain_ipykernel_and_ends_on_the_last_value(
             name: nb.execute("one", "1+1", wait=False).msg_id for name, (nb, _) in kernels.items()
         }
         for name, (nb, _) in kernels.items():
-            nb.wait_idle(sent[name][-1], timeout=180)
-            nb.wait_reply(ones[name], timeout=60)
+            # the reply comes on the shell channel, which never drops; the main shell takes
+            # ``1+1`` up only after every update sent before it
+            nb.wait_reply(ones[name], timeout=240)
             assert nb._replies[ones[name]].content["status"] == "ok"
-            drain = stamp(status_of(nb, sent[name][-1], "idle")) - stamp(
-                status_of(nb, sent[name][0], "busy")
-            )
+            drain = stamp(last_idle(nb, sent[name])) - stamp(status_of(nb, sent[name][0], "busy"))
             answered = stamp(nb._replies[ones[name]]) - sent_wall
             results[name].append({"drain": drain, "one": answered})
         last = base + FLOOD - 1
@@ -198,8 +216,8 @@ def test_with_comms_on_a_subshell_the_main_shell_answers_within_a_second_during_
         reactive.wait_reply(mid, timeout=30, idle=True)
         latencies.append(reactive._replies[mid].t - reactive.sent_at(mid))
         assert reactive.text(f"one{k}") == "2\n"
-    reactive.wait_idle(sent["reactive"][-1], timeout=180)
-    wait_text(reactive, "dep", f"v {values[-1]}\n", timeout=30)
+    # the last value shown, not the last idle: IOPub may drop idles under this flood
+    wait_text(reactive, "dep", f"v {values[-1]}\n", timeout=180)
     grown = rss_mb(kernel_pid(reactive)) - rss_before
     print(
         f"1+1 every 2,000 updates: {json.dumps(behind)}; handled in {handled}; "
