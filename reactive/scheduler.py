@@ -344,7 +344,7 @@ class Scheduler:
         """Run work until none is runnable; return seconds until the next due item."""
         while True:
             events_before = self.stats["events"]
-            async with _Held(self.lock):
+            async with self.lock:
                 self._busy = True
                 try:
                     wait = await self._step()
