@@ -144,15 +144,13 @@ class KernelLineage:
         graph = rt.graph
         extra = graph.defs(cell_id) if cell_id in graph else frozenset()
         outputs: Sequence[dict[str, Any]] | None = None
-        if rt.config.mode == "reactive" and rt.slots.has(cell_id):
+        if rt.config.mode == "reactive" and (rt.slots.has(cell_id) or cell_id in rt.plain_outputs):
             # an image repaint the frame-rate cap still holds back is what this run showed
             held = getattr(rt.slots, "_pending", None)
             if isinstance(held, dict) and cell_id in held:
                 outputs = held[cell_id]
             else:
-                outputs = rt.slots.outputs(cell_id)
-        elif rt.config.mode == "reactive" and cell_id in rt.plain_outputs:
-            outputs = rt.plain_outputs[cell_id]
+                outputs = rt.cell_outputs(cell_id)
         self.lineage.record(
             cell_id,
             source,
