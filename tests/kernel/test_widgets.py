@@ -339,3 +339,28 @@ def test_with_out_blocks_fill_their_output_widget_from_reactive_runs(wnb: Notebo
     assert nb.text("w") == "cell\n"
     nb.execute("e", "with out:\n    raise ValueError('inside out')\nprint('after')")
     assert "ValueError" in nb.text("o") and nb.text("e") == "after\n"
+
+
+def test_range_item_checkbox_whole_widget_and_released_widgets(wnb: Notebook) -> None:
+    """``rng.value[0]``, ``chk.value``, a widget passed whole; a closed, dropped widget is
+    not kept alive by the runtime."""
+    nb = wnb
+    rng = slider(
+        nb, "rng", "rng = W.IntRangeSlider(value=(2, 8), max=20)\nrng", "IntRangeSliderModel"
+    )
+    chk = slider(nb, "chk", "chk = W.Checkbox(value=False)\ndisplay(chk)", "CheckboxModel")
+    nb.execute("lo", "print('low', rng.value[0])")
+    nb.execute("on", "print('on', chk.value)")
+    nb.execute("whole", "def state(w):\n    return w.value\n\nprint('whole', state(chk))")
+    nb.send_widget_update(rng, {"value": [5, 8]})
+    wait_text(nb, "lo", "low 5\n")
+    nb.send_widget_update(chk, {"value": True})
+    wait_text(nb, "on", "on True\n")
+    wait_text(nb, "whole", "whole True\n")
+    assert runs(nb).get("rng", 0) == 0 and runs(nb).get("chk", 0) == 0
+    nb.execute(
+        "drop",
+        "import gc, weakref\nref = weakref.ref(chk)\nchk.close()\ndel chk\ngc.collect()\n"
+        "print('released', ref() is None)",
+    )
+    assert nb.text("drop") == "released True\n", nb.text("drop")
