@@ -9,7 +9,11 @@ and every query (``code``, ``deps``, ``users``, ``timestamp``, slices) is
 answered from what was recorded, never from the static graph alone.
 
 Pure data: no I/O, no clock, no IPython.  The host feeds :meth:`Lineage.record`
-after each run; the public API (``reactive.api``) reads it.
+(or :meth:`Lineage.record_later`) after each run; the public API
+(``reactive.api``) reads it.  ``record_later`` only queues the run: replaying
+its statements costs tens of microseconds a run that a kernel would otherwise
+pay between every two executions, while lineage is read rarely (a user asks
+``code(x)``), so the queue is worked off by the first query that needs it.
 
 Memory is bounded by what is *current*: a write is kept while the namespace
 still holds it, a cell version (one cell with one source text) while some
@@ -22,13 +26,14 @@ earlier writes by number, never by reference, so a cell that accumulates
 from __future__ import annotations
 
 import ast
+import functools
 import heapq
 import re
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from .analysis import Transform, analyze, ipython_to_python
 from .paths import Attr, Item, SymbolPath
@@ -44,6 +49,8 @@ __all__ = [
     "path_of",
     "statements",
 ]
+
+_M = TypeVar("_M", bound=Callable[..., Any])
 
 #: cell magics whose body is Python run in the user namespace: statements are the body's
 CODE_CELL_MAGICS = frozenset({"memoize", "time", "capture", "prun"})
@@ -300,6 +307,18 @@ def public_name(name: str) -> bool:
     return not name.startswith("_") and name not in IPYTHON_NAMES
 
 
+def _settled(method: _M) -> _M:
+    """A query: record the queued runs first, so it answers for every run so far."""
+
+    @functools.wraps(method)
+    def settled(self: Lineage, *args: Any, **kwargs: Any) -> Any:
+        if self._pending:
+            self._catch_up()
+        return method(self, *args, **kwargs)
+
+    return settled  # type: ignore[return-value]
+
+
 class Lineage:
     """Per-path current writes, cell versions, and a bounded history per cell."""
 
@@ -318,8 +337,15 @@ class Lineage:
         self._run_counts: dict[str, int] = {}
         self._first_at: dict[str, float] = {}
         self._stmt_cache: dict[tuple[str, bool], list[Statement]] = {}
-        self.runs = 0
+        self._runs = 0
         self._writes = 0
+        #: runs queued by record_later, in run order: (cell id, source, record's keywords)
+        self._pending: deque[tuple[str, str, dict[str, Any]]] = deque()
+
+    @property
+    def runs(self) -> int:
+        """Runs recorded so far (queued ones included)."""
+        return self._runs + len(self._pending)
 
     # -------------------------------------------------------------- recording
     def statements(self, source: str, transform: Transform | None = None) -> list[Statement]:
@@ -333,7 +359,31 @@ class Lineage:
             self._stmt_cache[key] = hit
         return hit
 
-    def record(
+    #: queued runs beyond this are recorded at once (bounds the queue's memory)
+    PENDING_MAX = 256
+
+    def record_later(self, cell_id: str, source: str, **kw: Any) -> None:
+        """Queue one finished run; :meth:`record`'s arguments, recorded on the next query.
+
+        The caller must pass values it will not mutate later (``outputs`` is copied).
+        """
+        if kw.get("outputs") is not None:
+            kw["outputs"] = tuple(kw["outputs"])
+        self._pending.append((cell_id, source, kw))
+        if len(self._pending) > self.PENDING_MAX:
+            self._catch_up()
+
+    def _catch_up(self) -> None:
+        while self._pending:
+            cell_id, source, kw = self._pending.popleft()
+            self._record(cell_id, source, **kw)
+
+    def record(self, cell_id: str, source: str, **kw: Any) -> RunSummary:
+        """Record one finished run at once (after any queued ones); see :meth:`_record`."""
+        self._catch_up()
+        return self._record(cell_id, source, **kw)
+
+    def _record(
         self,
         cell_id: str,
         source: str,
@@ -362,8 +412,8 @@ class Lineage:
         cell writes that no single statement shows (``global`` writes of a
         function it calls).  ``at`` is when it finished, on the host's clock.
         """
-        self.runs += 1
-        seq = self.runs
+        self._runs += 1
+        seq = self._runs
         self._run_counts[cell_id] = self._run_counts.get(cell_id, 0) + 1
         self._first_at.setdefault(cell_id, at)
         stmts = self.statements(source, transform)
@@ -527,6 +577,7 @@ class Lineage:
                 _put(entries, p, w)
         return [w for p, w in entries.items() if p.overlaps(q)]
 
+    @_settled
     def forget_cell(self, cell_id: str) -> None:
         """The cell was deleted: its history goes; values it wrote stay in the namespace."""
         self._history.pop(cell_id, None)
@@ -535,6 +586,7 @@ class Lineage:
         self._first_at.pop(cell_id, None)
 
     # ---------------------------------------------------------------- queries
+    @_settled
     def writes(self, path: SymbolPath) -> list[Write]:
         """The current writes that make up ``path``'s value, oldest first.
 
@@ -576,25 +628,31 @@ class Lineage:
         }
         return sorted(out, key=str)
 
+    @_settled
     def tracked(self) -> Iterator[Write]:
         for entries in self._current.values():
             yield from entries.values()
 
+    @_settled
     def latest(self, cell_id: str) -> Version | None:
         return self._latest.get(cell_id)
 
+    @_settled
     def run_count(self, cell_id: str) -> int:
         """Runs of the cell this session (history may keep fewer)."""
         return self._run_counts.get(cell_id, 0)
 
+    @_settled
     def first_run_at(self, cell_id: str) -> float | None:
         """When the cell first ran this session (host clock), if it has."""
         return self._first_at.get(cell_id)
 
+    @_settled
     def history(self, cell_id: str) -> list[HistoryEntry]:
         """The cell's kept runs, newest first."""
         return list(reversed(self._history.get(cell_id, ())))
 
+    @_settled
     def cell_of_run(self, run: int) -> str | None:
         """Which cell run number ``run`` was (while the cell's history still keeps it)."""
         for cid, hist in self._history.items():
@@ -602,11 +660,13 @@ class Lineage:
                 return cid
         return None
 
+    @_settled
     def cell_parents(self, cell_id: str) -> set[str]:
         """Cells whose writes the cell's latest run read."""
         v = self._latest.get(cell_id)
         return {p.cell_id for p in v.parents.values()} - {cell_id} if v else set()
 
+    @_settled
     def cell_users(self, cell_id: str) -> set[str]:
         """Cells whose latest run read something this cell wrote (in any of its runs)."""
         return {
@@ -615,6 +675,7 @@ class Lineage:
             if cid != cell_id and any(p.cell_id == cell_id for p in v.parents.values())
         }
 
+    @_settled
     def slice(
         self,
         roots: Iterable[Version],
@@ -665,6 +726,7 @@ class Lineage:
                     heapq.heappush(heap, (key(child), child.key))
         return out
 
+    @_settled
     def slice_text(
         self,
         roots: Iterable[Version],

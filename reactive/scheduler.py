@@ -704,7 +704,14 @@ class Scheduler:
             self._propagate(cell_id, result, by="user")
             if not self._work:
                 self._close_batch("ok" if result.ok else "error")
-        self._wake()
+        if self._work or self._others or self._sources:
+            self._wake()
+        else:
+            # nothing for the serving loop to do: waking it would cost the user two
+            # loop iterations per execution only for it to find that out itself
+            self._progress.set()
+            if self.idle:
+                self._idle_event.set()
         return result
 
     def _upstream_plan(self, cell_id: str) -> list[str]:

@@ -151,7 +151,7 @@ class KernelLineage:
                 outputs = held[cell_id]
             else:
                 outputs = rt.cell_outputs(cell_id)
-        self.lineage.record(
+        self.lineage.record_later(
             cell_id,
             source,
             transform=rt._transform,

@@ -417,3 +417,34 @@ def test_show_graph_and_lift(host: FakeHost) -> None:
     sym = api.lift("y")
     assert sym.timestamp == Timestamp(2, 0) and sym.deps == [P("x")] and sym.users == []
     assert sym.cell == api.cells(2) and sym.run == 2
+
+
+# ------------------------------------------------------------------ queued recording
+def test_queued_runs_answer_every_query_as_if_recorded_at_once() -> None:
+    """``record_later`` only queues; each query must still see every run so far, in order."""
+    eager, lazy = Lineage(), Lineage()
+    outputs = [{"output_type": "stream", "name": "stdout", "text": "1\n"}]
+    for cid, src in STORY:
+        eager.record(cid, src, outputs=outputs)
+        lazy.record_later(cid, src, outputs=outputs)
+    outputs.append({"output_type": "stream", "name": "stdout", "text": "mutated later\n"})
+    assert lazy.runs == eager.runs == len(STORY)
+    for text in ("scaled", "left", "mid", "base"):
+        assert lazy.deps(P(text)) == eager.deps(P(text))
+        assert lazy.users(P(text)) == eager.users(P(text))
+    assert lazy.cell_parents("scaled") == eager.cell_parents("scaled") == {"scale", "mid", "factor"}
+    assert [e.outputs for e in lazy.history("w")] == [tuple(outputs[:1])]
+    # a run queued after a query lands after it, and record() keeps the order too
+    lazy.record_later("base", "base = 11")
+    lazy.record("mid", "mid = base + 1")
+    assert lazy.last_write(P("mid")).run == lazy.runs  # type: ignore[union-attr]
+    assert lazy.cell_parents("mid") == {"base"}
+    assert lazy.latest("base").source == "base = 11"  # type: ignore[union-attr]
+
+
+def test_the_queue_is_bounded_without_queries() -> None:
+    lin = Lineage()
+    for i in range(Lineage.PENDING_MAX * 3):
+        lin.record_later("c", f"x = {i}")
+    assert len(lin._pending) <= Lineage.PENDING_MAX
+    assert lin.run_count("c") == Lineage.PENDING_MAX * 3
