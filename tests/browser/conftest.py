@@ -154,3 +154,14 @@ def lab(
         if opened:
             with contextlib.suppress(Exception):
                 lab_server.shutdown_sessions(opened)
+
+
+@pytest.fixture(scope="session")
+def reactive_kernelspec() -> None:
+    """The "Python 3 (reactive)" kernel, installed into this environment as the demo does
+    (``python -m reactive install --sys-prefix``): servers find it under ``sys.prefix``."""
+    import sys
+
+    from reactive.integrations.ipykernel import kernelspec
+
+    kernelspec.install(location=kernelspec.Location(prefix=sys.prefix))

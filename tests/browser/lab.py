@@ -36,7 +36,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -325,75 +325,93 @@ class LabServer:
             _write_json(dirs["settings"] / f"{plugin}.jupyterlab-settings", values)
 
         token = secrets.token_hex(24)
-        bindir = str(Path(python).parent)
-        env = {
-            **os.environ,
-            "PATH": bindir + os.pathsep + os.environ.get("PATH", ""),
-            "JUPYTER_TOKEN": token,
-            "JUPYTER_CONFIG_DIR": str(dirs["config"]),
-            "JUPYTER_DATA_DIR": str(dirs["data"]),
-            "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]),
-            "IPYTHONDIR": str(dirs["ipython"]),
-            "JUPYTERLAB_SETTINGS_DIR": str(dirs["settings"]),
-            "JUPYTERLAB_WORKSPACES_DIR": str(dirs["workspaces"]),
-            "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-        }
-        # Another config dir or data dir on the path would bring the user's setup back.
-        for var in ("JUPYTER_CONFIG_PATH", "JUPYTER_PATH", "JUPYTER_PREFER_ENV_PATH"):
-            env.pop(var, None)
-        log_path = log_path or workdir / "jupyterlab.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = isolated_env(dirs, python)
+        env["JUPYTER_TOKEN"] = token
+        return cls.spawn(
+            "jupyter lab",
+            lambda port: [
+                python,
+                "-m",
+                "jupyterlab",
+                "--no-browser",
+                "--allow-root",
+                "--ip=127.0.0.1",
+                f"--port={port}",
+                "--ServerApp.port_retries=0",
+                f"--ServerApp.root_dir={dirs['root']}",
+                "--LabApp.expose_app_in_browser=True",
+            ],
+            root=dirs["root"],
+            token=token,
+            env=env,
+            log_path=log_path or workdir / "jupyterlab.log",
+            timeout=timeout,
+        )
 
+    @classmethod
+    def spawn(
+        cls,
+        what: str,
+        argv: Callable[[int], list[str]],
+        *,
+        root: Path,
+        token: str,
+        env: Mapping[str, str],
+        log_path: Path,
+        timeout: float = START_TIMEOUT,
+        probe: Callable[[LabServer], object] | None = None,
+    ) -> LabServer:
+        """Start the Jupyter server app ``argv(port)`` on a free port; wait until it answers.
+
+        ``probe`` (default: an authenticated ``GET /api/status``) raises ``URLError``,
+        ``ConnectionError`` or ``TimeoutError`` until the server is up.  A process that
+        exits early most likely lost its port between probe and bind: it is retried.
+        """
+        log_path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + timeout
         for _attempt in range(3):
             port = _free_port()
             with log_path.open("ab") as log:
-                log.write(f"\n=== jupyter lab on port {port} ===\n".encode())
+                log.write(f"\n=== {what} on port {port} ===\n".encode())
                 log.flush()
                 proc = subprocess.Popen(
-                    [
-                        python,
-                        "-m",
-                        "jupyterlab",
-                        "--no-browser",
-                        "--allow-root",
-                        "--ip=127.0.0.1",
-                        f"--port={port}",
-                        "--ServerApp.port_retries=0",
-                        f"--ServerApp.root_dir={dirs['root']}",
-                        "--LabApp.expose_app_in_browser=True",
-                    ],
-                    cwd=dirs["root"],
-                    env=env,
+                    argv(port),
+                    cwd=root,
+                    env=dict(env),
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
-            server = cls(proc, f"http://127.0.0.1:{port}/", token, dirs["root"], log_path)
+            server = cls(proc, f"http://127.0.0.1:{port}/", token, root, log_path)
             try:
-                if server._wait_ready(deadline):
+                if server._wait_ready(deadline, probe):
                     return server
             except BaseException:
                 server.stop()
                 raise
-            # Exited early: most likely the port was taken between probe and bind.
-        raise RuntimeError(f"jupyter lab did not start; see {log_path}:\n{_tail(log_path)}")
+        raise RuntimeError(f"{what} did not start; see {log_path}:\n{_tail(log_path)}")
 
-    def _wait_ready(self, deadline: float) -> bool:
-        """True once ``/api/status`` answers; False if the process exited; raise on timeout."""
+    def _wait_ready(
+        self, deadline: float, probe: Callable[[LabServer], object] | None = None
+    ) -> bool:
+        """True once ``probe`` (``/api/status``) answers; False if the process exited; raise
+        on timeout."""
         while True:
             if self.proc.poll() is not None:
                 return False
             try:
-                self.api("GET", "api/status", timeout=5)
+                if probe is None:
+                    self.api("GET", "api/status", timeout=5)
+                else:
+                    probe(self)
                 return True
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             if time.monotonic() > deadline:
                 self.stop()
                 raise TimeoutError(
-                    f"jupyter lab did not answer /api/status in time; log:\n{_tail(self.log_path)}"
+                    f"the server did not answer in time; log:\n{_tail(self.log_path)}"
                 )
             # Not a sleep to wait *for* something: the server is not listening yet and there
             # is nothing to block on; wait for the process instead, which also notices exit.
@@ -492,6 +510,28 @@ class LabServer:
         for k in alive:
             with contextlib.suppress(psutil.Error):
                 k.kill()
+
+
+def isolated_env(dirs: Mapping[str, Path], python: str | None = None) -> dict[str, str]:
+    """This environment for a Jupyter server whose config, data, runtime, IPython and Lab
+    settings dirs are ``dirs``' temporary ones (``python``'s bin dir first on ``PATH``), so
+    nothing from the user's own setup takes part."""
+    bindir = str(Path(python or sys.executable).parent)
+    env = {
+        **os.environ,
+        "PATH": bindir + os.pathsep + os.environ.get("PATH", ""),
+        "JUPYTER_CONFIG_DIR": str(dirs["config"]),
+        "JUPYTER_DATA_DIR": str(dirs["data"]),
+        "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]),
+        "IPYTHONDIR": str(dirs["ipython"]),
+        "JUPYTERLAB_SETTINGS_DIR": str(dirs["settings"]),
+        "JUPYTERLAB_WORKSPACES_DIR": str(dirs.get("workspaces", dirs["settings"])),
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+    }
+    # Another config dir or data dir on the path would bring the user's setup back.
+    for var in ("JUPYTER_CONFIG_PATH", "JUPYTER_PATH", "JUPYTER_PREFER_ENV_PATH", "JUPYTER_TOKEN"):
+        env.pop(var, None)
+    return env
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -782,6 +822,46 @@ class LabPage:
                     seen = f"; it shows {self.cell_output_text(index, arg[0])!r}"
             raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{seen}") from None
         return handle.json_value()
+
+
+class AppPage:
+    """A page of an app server that is not JupyterLab (mercury, Voila): console capture,
+    named waits and numbered full-page screenshots under ``artifacts``."""
+
+    def __init__(self, page: Page, artifacts: Path) -> None:
+        self.page = page
+        self.artifacts = artifacts
+        self.console: list[str] = []
+        page.on("console", lambda m: self.console.append(f"[{m.type}] {m.text}"))
+        page.on("pageerror", lambda err: self.console.append(f"[pageerror] {err}"))
+
+    def wait(self, js: str, timeout: float, what: str, arg: object = None) -> None:
+        """``wait_for_function`` raising ``TimeoutError`` with ``what`` and the console."""
+        try:
+            self.page.wait_for_function(js, arg=arg, timeout=timeout * 1000, polling=POLL_MS)
+        except Exception as exc:
+            raise TimeoutError(
+                f"timed out after {timeout:.0f}s waiting for {what}; console:\n"
+                + "\n".join(self.console[-30:])
+            ) from exc
+
+    def screenshot(self, name: str) -> Path:
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        n = len(list(self.artifacts.glob("*.png")))
+        dest = self.artifacts / f"{n:02d}-{name}.png"
+        self.page.screenshot(path=str(dest), full_page=True)
+        return dest
+
+    @contextlib.contextmanager
+    def keep_failure_artifacts(self) -> Iterator[None]:
+        """On any failure inside, save the console log and a last screenshot."""
+        try:
+            yield
+        except BaseException:
+            (self.artifacts / "console.log").write_text("\n".join(self.console) + "\n")
+            with contextlib.suppress(Exception):
+                self.screenshot("FAILED")
+            raise
 
 
 def artifacts_dir(test_name: str, fresh: bool = False) -> Path:

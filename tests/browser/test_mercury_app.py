@@ -14,14 +14,10 @@ Screenshots go to ``artifacts/browser/<test>/``; mercury's log to
 
 from __future__ import annotations
 
-import contextlib
-import os
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,12 +27,11 @@ from playwright.sync_api import Page
 from tests.browser.conftest import _sigterm_as_interrupt
 from tests.browser.lab import (
     ARTIFACTS,
-    POLL_MS,
     START_TIMEOUT,
+    AppPage,
     LabServer,
-    _free_port,
-    _tail,
     artifacts_dir,
+    isolated_env,
 )
 
 pytestmark = pytest.mark.browser
@@ -48,77 +43,40 @@ LOAD_TIMEOUT = 120.0
 CHANGE_TIMEOUT = 60.0
 
 
-@pytest.fixture(scope="module")
-def reactive_kernelspec() -> Iterator[None]:
-    """The "Python 3 (reactive)" kernel the notebook names, installed into this environment."""
-    from reactive.integrations.ipykernel import kernelspec
-
-    kernelspec.install(location=kernelspec.Location(prefix=sys.prefix))
-    yield
-
-
 def start_mercury(workdir: Path, log_path: Path, timeout: float = START_TIMEOUT) -> LabServer:
     """``python -m mercury_app`` serving ``workdir/root`` on 127.0.0.1 with a fresh token.
 
-    The same isolation as the JupyterLab fixture: config, data, runtime, IPython and Lab
-    settings dirs are temporary, so nothing from the user's setup takes part.  Returned as
-    a :class:`LabServer` (``url``, ``api``, ``stop``), which is what it is underneath.
+    The same isolation as the JupyterLab fixture (:func:`isolated_env`).  Returned as a
+    :class:`LabServer` (``url``, ``api``, ``stop``), which is what it is underneath.
     """
     dirs = {n: workdir / n for n in ("root", "config", "data", "runtime", "ipython", "settings")}
     for d in dirs.values():
         d.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(24)
-    env = {
-        **os.environ,
-        "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
-        "JUPYTER_CONFIG_DIR": str(dirs["config"]),
-        "JUPYTER_DATA_DIR": str(dirs["data"]),
-        "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]),
-        "IPYTHONDIR": str(dirs["ipython"]),
-        "JUPYTERLAB_SETTINGS_DIR": str(dirs["settings"]),
-        "JUPYTERLAB_WORKSPACES_DIR": str(dirs["settings"]),
-        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-    }
-    for var in ("JUPYTER_CONFIG_PATH", "JUPYTER_PATH", "JUPYTER_PREFER_ENV_PATH", "JUPYTER_TOKEN"):
-        env.pop(var, None)
+    env = isolated_env(dirs)
     for var in ("MERCURY_TOKEN", "MERCURY_PASSWORD", "MERCURY_KEEP_SESSION", "MERCURY_TIMEOUT"):
         env.pop(var, None)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + timeout
-    for _attempt in range(3):
-        port = _free_port()
-        with log_path.open("ab") as log:
-            log.write(f"\n=== mercury on port {port} ===\n".encode())
-            log.flush()
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "mercury_app",
-                    "--ip=127.0.0.1",
-                    f"--port={port}",
-                    "--ServerApp.port_retries=0",
-                    "--no-browser",
-                    "--allow-root",
-                    f"--token={token}",
-                    f"--working-dir={dirs['root']}",
-                    "--log-level=INFO",
-                ],
-                cwd=dirs["root"],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        server = LabServer(proc, f"http://127.0.0.1:{port}/", token, dirs["root"], log_path)
-        try:
-            if server._wait_ready(deadline):
-                return server
-        except BaseException:
-            server.stop()
-            raise
-    raise RuntimeError(f"mercury did not start; see {log_path}:\n{_tail(log_path)}")
+    return LabServer.spawn(
+        "mercury",
+        lambda port: [
+            sys.executable,
+            "-m",
+            "mercury_app",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            "--ServerApp.port_retries=0",
+            "--no-browser",
+            "--allow-root",
+            f"--token={token}",
+            f"--working-dir={dirs['root']}",
+            "--log-level=INFO",
+        ],
+        root=dirs["root"],
+        token=token,
+        env=env,
+        log_path=log_path,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -138,15 +96,8 @@ def mercury_server(reactive_kernelspec: None) -> Iterator[LabServer]:
             server.stop()
 
 
-class MercuryApp:
+class MercuryApp(AppPage):
     """One mercury app page: its sidebar widgets and the outputs of its cells."""
-
-    def __init__(self, page: Page, artifacts: Path) -> None:
-        self.page = page
-        self.artifacts = artifacts
-        self.console: list[str] = []
-        page.on("console", lambda m: self.console.append(f"[{m.type}] {m.text}"))
-        page.on("pageerror", lambda err: self.console.append(f"[pageerror] {err}"))
 
     def open(self, server: LabServer, notebook: str) -> None:
         self.page.goto(server.url(f"mercury/{notebook}", with_token=True))
@@ -161,15 +112,6 @@ class MercuryApp:
             LOAD_TIMEOUT,
             "the app to load: every cell run, sliders in the sidebar",
         )
-
-    def wait(self, js: str, timeout: float, what: str, arg: object = None) -> None:
-        try:
-            self.page.wait_for_function(js, arg=arg, timeout=timeout * 1000, polling=POLL_MS)
-        except Exception as exc:
-            raise TimeoutError(
-                f"timed out after {timeout:.0f}s waiting for {what}; console:\n"
-                + "\n".join(self.console[-30:])
-            ) from exc
 
     def text(self, cell_id: str) -> str:
         """What the page shows as ``cell_id``'s output."""
@@ -208,19 +150,12 @@ class MercuryApp:
             [shows, old_plot],
         )
 
-    def screenshot(self, name: str) -> Path:
-        self.artifacts.mkdir(parents=True, exist_ok=True)
-        n = len(list(self.artifacts.glob("*.png")))
-        dest = self.artifacts / f"{n:02d}-{name}.png"
-        self.page.screenshot(path=str(dest), full_page=True)
-        return dest
-
 
 def test_mercury_app_runs_only_dependent_cells(
     mercury_server: LabServer, browser_page: Page, request: pytest.FixtureRequest
 ) -> None:
     app = MercuryApp(browser_page, artifacts_dir(request.node.name, fresh=True))
-    try:
+    with app.keep_failure_artifacts():
         app.open(mercury_server, EXAMPLE.name)
         app.screenshot("loaded")
         unrelated = app.text("unrelated")
@@ -246,8 +181,3 @@ def test_mercury_app_runs_only_dependent_cells(
         assert app.text("data") == "data: 1000 points, sine, noise 0% (run #3)"
         assert app.image("plot") != plot
         assert app.text("unrelated") == unrelated
-    except BaseException:
-        (app.artifacts / "console.log").write_text("\n".join(app.console) + "\n")
-        with contextlib.suppress(Exception):
-            app.screenshot("FAILED")
-        raise

@@ -10,27 +10,16 @@ widget), so the panel shows the slot too and follows every reactive re-run. Scre
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.browser.lab import POLL_MS, LabPage
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("reactive_kernelspec")]
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "dashboards" / "stickyland.ipynb"
 VIEW = ".jp-LinkedOutputView"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def reactive_kernelspec() -> Iterator[None]:
-    """The "Python 3 (reactive)" kernel, installed into this environment as the demo does."""
-    from reactive.integrations.ipykernel import kernelspec
-
-    kernelspec.install(location=kernelspec.Location(prefix=sys.prefix))
-    yield
 
 
 def view_text(lab: LabPage) -> str:

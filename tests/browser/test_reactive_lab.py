@@ -6,26 +6,15 @@ Screenshots of each step are kept under ``artifacts/browser/<test>/``.
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.browser.lab import LabPage
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("reactive_kernelspec")]
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "dashboards"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def reactive_kernelspec() -> Iterator[None]:
-    """The "Python 3 (reactive)" kernel, installed into this environment as the demo does."""
-    from reactive.integrations.ipykernel import kernelspec
-
-    kernelspec.install(location=kernelspec.Location(prefix=sys.prefix))
-    yield
 
 
 def test_editing_upstream_updates_downstream(lab: LabPage) -> None:
@@ -61,6 +50,37 @@ def test_dragging_a_slider_updates_text_and_plot_below(lab: LabPage) -> None:
     lab.wait_for_output(4, lambda _t: lab.cell_output_images(4) not in ([], first))
     assert len(lab.cell_output_images(4)) == 1
     lab.screenshot("slider-moved")
+
+
+def test_jslinked_sliders_stay_linked_and_each_drives_its_readers(lab: LabPage) -> None:
+    """``jslink`` is the browser's business: moving one slider moves its twin there, and
+    the twin's own update then reaches the kernel like a drag on it would.  Each reader
+    must show its slider's new value; the link must hold both ways."""
+    cells = [
+        "import ipywidgets as W\n"
+        "a = W.IntSlider(value=1, max=10, description='a')\n"
+        "b = W.IntSlider(value=1, max=10, description='b')\n"
+        "link = W.jslink((a, 'value'), (b, 'value'))\n"
+        "W.VBox([a, b])",
+        "print('a is', a.value)",
+        "print('b is', b.value)",
+    ]
+    lab.open_notebook("jslink.ipynb", cells, kernel="python3-reactive")
+    lab.run_all()
+    lab.wait_for_output(2, "b is 1")
+    lab.focus_slider(0, nth=0)
+    lab.press("ArrowRight", times=3)
+    assert lab.wait_for_output(1, "a is 4").strip() == "a is 4"
+    assert lab.wait_for_output(2, "b is 4").strip() == "b is 4"
+    readouts = lab.cell(0).locator(".widget-readout")
+    assert [readouts.nth(i).inner_text().strip() for i in (0, 1)] == ["4", "4"]
+    lab.screenshot("a-moved")
+    lab.focus_slider(0, nth=1)  # and back the other way, from b
+    lab.press("Home")
+    assert lab.wait_for_output(2, "b is 0").strip() == "b is 0"
+    assert lab.wait_for_output(1, "a is 0").strip() == "a is 0"
+    assert [readouts.nth(i).inner_text().strip() for i in (0, 1)] == ["0", "0"]
+    lab.screenshot("b-moved")
 
 
 def _sliders_notebook() -> dict[str, object]:
