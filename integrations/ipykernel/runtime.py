@@ -28,6 +28,7 @@ from .capture import OutputCapture
 from .executor import KernelExecutor, _busy
 from .lineage import KernelLineage
 from .notebook_order import NotebookOrder
+from .parents import ParentGuard
 from .slots import Slots
 
 log = logging.getLogger("reactive")
@@ -141,6 +142,10 @@ class Runtime:
                     return orig_interrupt(*args, **kwargs)
 
                 handlers["interrupt_request"] = interrupt_request
+        self.parent_guard: ParentGuard | None = None
+        if kernel is not None and ParentGuard.needed(kernel):
+            self.parent_guard = ParentGuard(kernel)  # under the widget layer's wrappers
+            self.parent_guard.install()
         from reactive.integrations.ipywidgets import WidgetSources
 
         self.widgets = WidgetSources(self)
@@ -173,6 +178,8 @@ class Runtime:
         api.set_host(None)
         self.recorder.uninstall()
         self.widgets.uninstall()
+        if self.parent_guard is not None:
+            self.parent_guard.uninstall()
         kernel = self.kernel
         if kernel is not None:
             saved = self._saved.get("do_execute")

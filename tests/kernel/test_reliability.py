@@ -452,6 +452,48 @@ def test_reloading_the_extension_again_and_again_leaves_no_leftovers(
         assert tasks == 0 and threads == base_threads, (k, threads)
     pipes = probe(nb, "len(get_ipython().kernel.iopub_thread._event_pipes)")
     assert isinstance(pipes, int) and pipes < 10, pipes
+    patched = (
+        "sorted(k for k in ('dispatch_shell', 'set_parent', 'do_execute')"
+        " if k in vars(get_ipython().kernel))"
+    )
+    assert probe(nb, patched) == []
+
+
+def test_run_all_under_widget_traffic_gives_every_cell_its_output_and_its_idle(
+    notebook_factory: Callable[..., Notebook],
+) -> None:
+    """"Run All" of async cells while the page sends widget updates on the main shell.
+
+    ipykernel 7 dispatches those updates concurrently and afterwards puts back the parent
+    it saw; when a queued cell started meanwhile, that cell's output and ``idle`` went out
+    under the previous cell (its prompt stays ``[*]``).  Plain ipykernel 7 loses 5-8 of
+    these 30 idles; the runtime must lose none and put every output in its own cell.
+    """
+    nb = notebook_factory()
+    nb.execute("setup", "%load_ext reactive\nimport asyncio\nimport ipywidgets as W")
+    nb.execute("u", "u = W.IntSlider(max=10_000); u")  # a widget no cell reads
+    nb.execute("s", "s = W.IntSlider(max=10_000); s")
+    nb.execute("dep", "print('s is', s.value)")
+    unread = nb.find_widget("IntSliderModel", cell_id="u")[0]
+    read = nb.find_widget("IntSliderModel", cell_id="s")[0]
+    sent = []
+    v = 0
+    for i in range(30):
+        code = f"for _ in range(5):\n    await asyncio.sleep(0)\nprint('cell {i}')"
+        sent.append(nb.execute(f"c{i}", code, wait=False).msg_id)
+        for comm in (unread, unread, read):
+            v += 1
+            nb.send_widget_update(comm, {"value": v}, subshell_id="")
+    missing = []
+    for i, mid in enumerate(sent):
+        try:
+            nb.wait_reply(mid, timeout=10, idle=True)
+        except TimeoutError:
+            missing.append(i)
+    assert missing == [], f"cells left running ([*]): {missing}"
+    assert [nb.text(f"c{i}") for i in range(30)] == [f"cell {i}\n" for i in range(30)]
+    wait_text(nb, "dep", f"s is {v}\n")
+    assert nb.in_no_cell() == []
 
 
 # -- security: strings from the frontend are data, never code ------------------------------

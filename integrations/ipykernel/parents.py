@@ -1,0 +1,120 @@
+"""Keep the shell's parent message right while comm messages overlap requests.
+
+ipykernel 7 runs every main-shell message in one shared ``contextvars.Context``
+and dispatches a comm message concurrently when the shell is busy.  Around that
+dispatch it saves the current parent and, once the comm message is handled,
+sets it back (``Kernel.shell_main``).  When the busy request finished and the
+next one started in between -- "Run All" with any widget traffic -- the next
+request's parent is overwritten by the finished one's: its outputs land in the
+previous cell and its ``idle`` goes out under the previous request, so the
+frontend shows the cell as running (``[*]``) for ever.  Plain ipykernel 7 does
+this too: 8 of 30 queued async cells lost their ``idle`` under a widget flood.
+
+The guard knows which main-shell request is being dispatched and which have
+finished; putting back a finished request's parent while another one is live
+puts back the live one instead.  Everything else passes through untouched.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Any
+
+#: finished requests remembered (a restore names one that finished moments ago)
+FINISHED_KEPT = 256
+
+
+def _msg_id(parent: Any) -> str | None:
+    header = parent.get("header") if isinstance(parent, dict) else None
+    return header.get("msg_id") if isinstance(header, dict) else None
+
+
+class ParentGuard:
+    """Wraps a kernel's ``dispatch_shell`` and ``set_parent`` (see the module docstring)."""
+
+    def __init__(self, kernel: Any) -> None:
+        self.kernel = kernel
+        self._saved: dict[str, Any] = {}
+        #: (ident, parent) of the main-shell request being dispatched
+        self._live: tuple[Any, dict[str, Any]] | None = None
+        self._capture = False
+        self._finished: deque[str] = deque(maxlen=FINISHED_KEPT)
+        self._finished_set: set[str] = set()
+        self.stats = {"restores_redirected": 0}
+
+    @staticmethod
+    def needed(kernel: Any) -> bool:
+        """Only kernels that dispatch comm messages concurrently (ipykernel >= 7)."""
+        import inspect
+
+        dispatch = getattr(kernel, "dispatch_shell", None)
+        if dispatch is None or not hasattr(kernel, "set_parent"):
+            return False
+        try:
+            return "concurrent" in inspect.signature(dispatch).parameters
+        except (TypeError, ValueError):
+            return False
+
+    def install(self) -> None:
+        kernel = self.kernel
+        for name in ("dispatch_shell", "set_parent"):
+            self._saved[name] = kernel.__dict__.get(name)
+        dispatch, set_parent = kernel.dispatch_shell, kernel.set_parent
+        guard = self
+
+        async def dispatch_shell(*args: Any, **kwargs: Any) -> Any:
+            main = (
+                not kwargs.get("concurrent")
+                and kwargs.get("subshell_id") is None
+                and threading.current_thread() is threading.main_thread()
+            )
+            if not main:
+                return await dispatch(*args, **kwargs)
+            guard._capture = True  # ipykernel's set_parent comes before any await
+            try:
+                return await dispatch(*args, **kwargs)
+            finally:
+                guard._capture = False
+                live, guard._live = guard._live, None
+                if live is not None:
+                    guard._finish(_msg_id(live[1]))
+
+        def guarded_set_parent(ident: Any, parent: Any, channel: str = "shell") -> Any:
+            if channel == "shell" and threading.current_thread() is threading.main_thread():
+                if guard._capture:
+                    guard._capture = False
+                    guard._live = (ident, parent)
+                elif (
+                    guard._live is not None
+                    and parent is not guard._live[1]
+                    and _msg_id(parent) in guard._finished_set
+                ):
+                    guard.stats["restores_redirected"] += 1
+                    ident, parent = guard._live
+            return set_parent(ident, parent, channel)
+
+        # __wrapped__: inspect.signature sees through to ipykernel's parameters, which
+        # is how the widget layer tells a kernel with concurrent comm dispatch
+        for wrapper, inner in ((dispatch_shell, dispatch), (guarded_set_parent, set_parent)):
+            wrapper.__reactive_wrapped__ = inner  # type: ignore[attr-defined]
+            wrapper.__wrapped__ = inner  # type: ignore[attr-defined]
+        kernel.dispatch_shell = dispatch_shell
+        kernel.set_parent = guarded_set_parent
+
+    def uninstall(self) -> None:
+        kernel = self.kernel
+        for name, saved in self._saved.items():
+            if saved is None:
+                kernel.__dict__.pop(name, None)
+            else:
+                setattr(kernel, name, saved)
+        self._saved.clear()
+
+    def _finish(self, msg_id: str | None) -> None:
+        if msg_id is None:
+            return
+        if len(self._finished) == self._finished.maxlen:
+            self._finished_set.discard(self._finished[0])
+        self._finished.append(msg_id)
+        self._finished_set.add(msg_id)
