@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import ipywidgets
+from reactive.integrations.patches import Patches, is_ours
 
 from reactive.events import SourceChanged
 from reactive.graph import Source
@@ -233,7 +234,7 @@ ACK_WAIT_MAX = 30.0
 _COMM_EVENTS = frozenset({"post_execute"})
 
 
-def _guard_comm_events(shell: Any, cell_running: Callable[[], bool]) -> bool:
+def _guard_comm_events(shell: Any, cell_running: Callable[[], bool], patches: Patches) -> None:
     """Keep a widget message's ``post_execute`` away from a cell that is running.
 
     ``comm`` fires ``pre_execute``/``post_execute`` around every comm message
@@ -249,18 +250,18 @@ def _guard_comm_events(shell: Any, cell_running: Callable[[], bool]) -> bool:
     the cell's own plot.  Outside a cell the event fires as before.
     """
     events = getattr(shell, "events", None)
-    if events is None or "trigger" in vars(events):
-        return False
-    original = events.trigger
+    if events is None or is_ours(vars(events).get("trigger")):
+        return
 
-    def trigger(event: str, *args: Any, **kwargs: Any) -> None:
-        if event in _COMM_EVENTS and _WIDGET_DISPATCH.get() and cell_running():
-            return None
-        return original(event, *args, **kwargs)
+    def wrap(original: Any) -> Any:
+        def trigger(event: str, *args: Any, **kwargs: Any) -> None:
+            if event in _COMM_EVENTS and _WIDGET_DISPATCH.get() and cell_running():
+                return None
+            return original(event, *args, **kwargs)
 
-    trigger.__reactive_wrapped__ = original  # type: ignore[attr-defined]
-    events.trigger = trigger
-    return True
+        return trigger
+
+    patches.wrap_attr(events, "trigger", wrap)
 
 
 def _has_concurrent_comms(dispatch: Any) -> bool:
@@ -292,7 +293,7 @@ def _kernel_streams() -> list[Any]:
     return found
 
 
-def _skip_empty_flushes(stream: Any) -> bool:
+def _skip_empty_flushes(stream: Any, patches: Patches) -> None:
     """Make ``stream.flush()`` a no-op inside a widget dispatch when nothing is pending.
 
     ipykernel ends every shell message with ``sys.stdout.flush()`` and
@@ -305,22 +306,22 @@ def _skip_empty_flushes(stream: Any) -> bool:
     print) sets ``_flush_pending`` and is flushed exactly as before.
     """
     if "flush" in vars(stream) or not hasattr(stream, "_flush_pending"):
-        return False
-    original = stream.flush
+        return
 
-    def flush() -> None:
-        if (
-            _WIDGET_DISPATCH.get()
-            and getattr(stream, "echo", None) is None
-            and not getattr(stream, "_flush_pending", True)
-            and not getattr(stream, "_subprocess_flush_pending", True)
-        ):
-            return
-        original()
+    def wrap(original: Any) -> Any:
+        def flush() -> None:
+            if (
+                _WIDGET_DISPATCH.get()
+                and getattr(stream, "echo", None) is None
+                and not getattr(stream, "_flush_pending", True)
+                and not getattr(stream, "_subprocess_flush_pending", True)
+            ):
+                return
+            original()
 
-    flush.__reactive_wrapped__ = original  # type: ignore[attr-defined]
-    stream.flush = flush
-    return True
+        return flush
+
+    patches.wrap_attr(stream, "flush", wrap)
 
 
 class OutputContexts:
@@ -454,10 +455,8 @@ class WidgetSources:
         self._held: dict[str, tuple[Widget, dict[str, Any]]] = {}
         self._held_lock = threading.RLock()
         self._original_handle_msg = None
-        self._saved_dispatch: Any = None
-        self._quiet_streams: list[Any] = []
-        self._guarded_events = False
-        self._saved_comm_handler: Any = None
+        #: our wrappers on the kernel, the shell's events and the output streams
+        self._patches = Patches()
         self._latest: dict[str, dict[str, Any]] = {}
         self.stats = {"applied": 0, "held": 0, "rejected": 0, "stale": 0}
 
@@ -480,33 +479,34 @@ class WidgetSources:
         self._output_contexts.install()
         kernel = rt.kernel
         if kernel is not None and hasattr(kernel, "dispatch_shell"):
-            self._saved_dispatch = kernel.__dict__.get("dispatch_shell")
-            dispatch = kernel.dispatch_shell
+            in_order = _has_concurrent_comms(kernel.dispatch_shell)
 
-            in_order = _has_concurrent_comms(dispatch)
+            def wrap_dispatch(dispatch: Any) -> Any:
+                async def dispatch_shell(*args: Any, **kwargs: Any) -> Any:
+                    token = _WIDGET_DISPATCH.set(False)
+                    changed = _SOURCE_CHANGED.set(False)
+                    ack = _ACK_AFTER_RUNS.set(
+                        in_order
+                        and not kwargs.get("concurrent")
+                        and kwargs.get("subshell_id") is None
+                        and threading.current_thread() is threading.main_thread()
+                    )
+                    try:
+                        return await dispatch(*args, **kwargs)
+                    finally:
+                        _ACK_AFTER_RUNS.reset(ack)
+                        _SOURCE_CHANGED.reset(changed)
+                        _WIDGET_DISPATCH.reset(token)
+                        if kwargs.get("concurrent"):
+                            sources.publish_idle(kernel)
 
-            async def dispatch_shell(*args: Any, **kwargs: Any) -> Any:
-                token = _WIDGET_DISPATCH.set(False)
-                changed = _SOURCE_CHANGED.set(False)
-                ack = _ACK_AFTER_RUNS.set(
-                    in_order
-                    and not kwargs.get("concurrent")
-                    and kwargs.get("subshell_id") is None
-                    and threading.current_thread() is threading.main_thread()
-                )
-                try:
-                    return await dispatch(*args, **kwargs)
-                finally:
-                    _ACK_AFTER_RUNS.reset(ack)
-                    _SOURCE_CHANGED.reset(changed)
-                    _WIDGET_DISPATCH.reset(token)
-                    if kwargs.get("concurrent"):
-                        sources.publish_idle(kernel)
+                return dispatch_shell
 
-            kernel.dispatch_shell = dispatch_shell
+            self._patches.wrap_attr(kernel, "dispatch_shell", wrap_dispatch)
             self._wrap_comm_handler(kernel)
-            self._quiet_streams = [s for s in _kernel_streams() if _skip_empty_flushes(s)]
-        self._guarded_events = _guard_comm_events(rt.shell, rt.cell_running)
+            for stream in _kernel_streams():
+                _skip_empty_flushes(stream, self._patches)
+        _guard_comm_events(rt.shell, rt.cell_running, self._patches)
 
     def uninstall(self) -> None:
         rt = self.runtime
@@ -519,24 +519,7 @@ class WidgetSources:
             Widget._handle_msg = self._original_handle_msg
             self._original_handle_msg = None
             _rebind_handlers()
-        for stream in self._quiet_streams:
-            if getattr(vars(stream).get("flush"), "__reactive_wrapped__", None) is not None:
-                del stream.flush
-        self._quiet_streams = []
-        events = getattr(rt.shell, "events", None)
-        if self._guarded_events and events is not None and "trigger" in vars(events):
-            del events.trigger
-        self._guarded_events = False
-        kernel = rt.kernel
-        handlers = getattr(kernel, "shell_handlers", None)
-        if self._saved_comm_handler is not None and isinstance(handlers, dict):
-            handlers["comm_msg"] = self._saved_comm_handler
-        self._saved_comm_handler = None
-        if kernel is not None and "dispatch_shell" in kernel.__dict__:
-            if self._saved_dispatch is None:
-                del kernel.dispatch_shell
-            else:
-                kernel.dispatch_shell = self._saved_dispatch
+        self._patches.undo()
 
     def _wrap_comm_handler(self, kernel: Any) -> None:
         """Answer a main-shell widget update once the cells it re-runs are done.
@@ -551,8 +534,7 @@ class WidgetSources:
         answer goes out as soon as one arrives.
         """
         handlers = getattr(kernel, "shell_handlers", None)
-        original = handlers.get("comm_msg") if isinstance(handlers, dict) else None
-        if original is None:
+        if not isinstance(handlers, dict) or handlers.get("comm_msg") is None:
             return
         scheduler = self.runtime.scheduler
 
@@ -567,15 +549,16 @@ class WidgetSources:
                 with contextlib.suppress(Exception):
                     kernel.set_parent(idents, msg, channel="shell")
 
-        def comm_msg(stream: Any, idents: Any, msg: Any, *args: Any, **kwargs: Any) -> Any:
-            result = original(stream, idents, msg, *args, **kwargs)
-            if _ACK_AFTER_RUNS.get() and _SOURCE_CHANGED.get() and result is None:
-                return answer_after_runs(idents, msg, scheduler.stats["events"])
-            return result
+        def wrap(original: Any) -> Any:
+            def comm_msg(stream: Any, idents: Any, msg: Any, *args: Any, **kwargs: Any) -> Any:
+                result = original(stream, idents, msg, *args, **kwargs)
+                if _ACK_AFTER_RUNS.get() and _SOURCE_CHANGED.get() and result is None:
+                    return answer_after_runs(idents, msg, scheduler.stats["events"])
+                return result
 
-        comm_msg.__reactive_wrapped__ = original  # type: ignore[attr-defined]
-        self._saved_comm_handler = original
-        handlers["comm_msg"] = comm_msg
+            return comm_msg
+
+        self._patches.wrap_item(handlers, "comm_msg", wrap)
 
     @staticmethod
     def publish_idle(kernel: Any) -> None:

@@ -21,6 +21,8 @@ import threading
 from collections import deque
 from typing import Any
 
+from reactive.integrations.patches import Patches
+
 #: finished requests remembered (a restore names one that finished moments ago)
 FINISHED_KEPT = 256
 
@@ -35,7 +37,7 @@ class ParentGuard:
 
     def __init__(self, kernel: Any) -> None:
         self.kernel = kernel
-        self._saved: dict[str, Any] = {}
+        self._patches = Patches()
         #: (ident, parent) of the main-shell request being dispatched
         self._live: tuple[Any, dict[str, Any]] | None = None
         self._capture = False
@@ -57,59 +59,50 @@ class ParentGuard:
             return False
 
     def install(self) -> None:
-        kernel = self.kernel
-        for name in ("dispatch_shell", "set_parent"):
-            self._saved[name] = kernel.__dict__.get(name)
-        dispatch, set_parent = kernel.dispatch_shell, kernel.set_parent
         guard = self
 
-        async def dispatch_shell(*args: Any, **kwargs: Any) -> Any:
-            main = (
-                not kwargs.get("concurrent")
-                and kwargs.get("subshell_id") is None
-                and threading.current_thread() is threading.main_thread()
-            )
-            if not main:
-                return await dispatch(*args, **kwargs)
-            guard._capture = True  # ipykernel's set_parent comes before any await
-            try:
-                return await dispatch(*args, **kwargs)
-            finally:
-                guard._capture = False
-                live, guard._live = guard._live, None
-                if live is not None:
-                    guard._finish(_msg_id(live[1]))
-
-        def guarded_set_parent(ident: Any, parent: Any, channel: str = "shell") -> Any:
-            if channel == "shell" and threading.current_thread() is threading.main_thread():
-                if guard._capture:
+        def wrap_dispatch(dispatch: Any) -> Any:
+            async def dispatch_shell(*args: Any, **kwargs: Any) -> Any:
+                main = (
+                    not kwargs.get("concurrent")
+                    and kwargs.get("subshell_id") is None
+                    and threading.current_thread() is threading.main_thread()
+                )
+                if not main:
+                    return await dispatch(*args, **kwargs)
+                guard._capture = True  # ipykernel's set_parent comes before any await
+                try:
+                    return await dispatch(*args, **kwargs)
+                finally:
                     guard._capture = False
-                    guard._live = (ident, parent)
-                elif (
-                    guard._live is not None
-                    and parent is not guard._live[1]
-                    and _msg_id(parent) in guard._finished_set
-                ):
-                    guard.stats["restores_redirected"] += 1
-                    ident, parent = guard._live
-            return set_parent(ident, parent, channel)
+                    live, guard._live = guard._live, None
+                    if live is not None:
+                        guard._finish(_msg_id(live[1]))
 
-        # __wrapped__: inspect.signature sees through to ipykernel's parameters, which
-        # is how the widget layer tells a kernel with concurrent comm dispatch
-        for wrapper, inner in ((dispatch_shell, dispatch), (guarded_set_parent, set_parent)):
-            wrapper.__reactive_wrapped__ = inner  # type: ignore[attr-defined]
-            wrapper.__wrapped__ = inner  # type: ignore[attr-defined]
-        kernel.dispatch_shell = dispatch_shell
-        kernel.set_parent = guarded_set_parent
+            return dispatch_shell
+
+        def wrap_set_parent(set_parent: Any) -> Any:
+            def guarded_set_parent(ident: Any, parent: Any, channel: str = "shell") -> Any:
+                if channel == "shell" and threading.current_thread() is threading.main_thread():
+                    if guard._capture:
+                        guard._capture = False
+                        guard._live = (ident, parent)
+                    elif (
+                        guard._live is not None
+                        and parent is not guard._live[1]
+                        and _msg_id(parent) in guard._finished_set
+                    ):
+                        guard.stats["restores_redirected"] += 1
+                        ident, parent = guard._live
+                return set_parent(ident, parent, channel)
+
+            return guarded_set_parent
+
+        self._patches.wrap_attr(self.kernel, "dispatch_shell", wrap_dispatch)
+        self._patches.wrap_attr(self.kernel, "set_parent", wrap_set_parent)
 
     def uninstall(self) -> None:
-        kernel = self.kernel
-        for name, saved in self._saved.items():
-            if saved is None:
-                kernel.__dict__.pop(name, None)
-            else:
-                setattr(kernel, name, saved)
-        self._saved.clear()
+        self._patches.undo()
 
     def _finish(self, msg_id: str | None) -> None:
         if msg_id is None:

@@ -18,6 +18,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
+from reactive.integrations.patches import Patches
+
 from reactive.config import load_settings
 from reactive.events import Interrupt, Outcome, RunReason, RunResult
 from reactive.graph import Cell, CellStatus, Graph
@@ -94,6 +96,8 @@ class Runtime:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._saved: dict[str, Any] = {}
+        #: our wrappers on the kernel, taken off by stop()
+        self.patches = Patches()
         self._anon: dict[str, str] = {}
         self.parents: dict[str, dict[str, Any]] = {}
         #: what cells run without a slot (they read nothing) showed on their last run
@@ -124,24 +128,23 @@ class Runtime:
     def start(self) -> None:
         kernel = self.kernel
         if kernel is not None:
-            self._saved["do_execute"] = kernel.__dict__.get("do_execute")
-            original = kernel.do_execute
-            self._original_do_execute = original
+            def wrap_execute(original: Any) -> Any:
+                async def do_execute(*args: Any, **kwargs: Any) -> Any:
+                    return await self._do_execute(original, *args, **kwargs)
 
-            async def do_execute(*args: Any, **kwargs: Any) -> Any:
-                return await self._do_execute(original, *args, **kwargs)
+                return do_execute
 
-            kernel.do_execute = do_execute
-            handlers = getattr(kernel, "control_handlers", None)
-            if isinstance(handlers, dict) and "interrupt_request" in handlers:
-                orig_interrupt = handlers["interrupt_request"]
-                self._saved["interrupt_request"] = orig_interrupt
-
+            def wrap_interrupt(original: Any) -> Any:
                 def interrupt_request(*args: Any, **kwargs: Any) -> Any:
                     self.scheduler.submit(Interrupt("interrupt requested by the frontend"))
-                    return orig_interrupt(*args, **kwargs)
+                    return original(*args, **kwargs)
 
-                handlers["interrupt_request"] = interrupt_request
+                return interrupt_request
+
+            self.patches.wrap_attr(kernel, "do_execute", wrap_execute)
+            handlers = getattr(kernel, "control_handlers", None)
+            if isinstance(handlers, dict) and "interrupt_request" in handlers:
+                self.patches.wrap_item(handlers, "interrupt_request", wrap_interrupt)
         self.parent_guard: ParentGuard | None = None
         if kernel is not None and ParentGuard.needed(kernel):
             self.parent_guard = ParentGuard(kernel)  # under the widget layer's wrappers
@@ -180,15 +183,7 @@ class Runtime:
         self.widgets.uninstall()
         if self.parent_guard is not None:
             self.parent_guard.uninstall()
-        kernel = self.kernel
-        if kernel is not None:
-            saved = self._saved.get("do_execute")
-            if saved is None:
-                kernel.__dict__.pop("do_execute", None)
-            else:
-                kernel.do_execute = saved
-            if "interrupt_request" in self._saved:
-                kernel.control_handlers["interrupt_request"] = self._saved["interrupt_request"]
+        self.patches.undo()
         with contextlib.suppress(ValueError):
             self.shell.events.unregister("pre_execute", self._ensure_serving)
         magics = self.shell.magics_manager.magics
