@@ -152,6 +152,8 @@ class Scheduler:
         self._loop_thread: int | None = None
         self._serving = False
         self.stats = {"events": 0, "coalesced": 0, "runs": 0, "batches": 0}
+        #: events submitted from threads other than the serving loop's
+        self._foreign_events = 0
         #: upper bound of loop iterations spent collecting events after a run
         self.settle_checkpoints = 32
         #: how long to wait for the next event of a drag before running on (s)
@@ -213,6 +215,8 @@ class Scheduler:
         now = self.clock()
         with self._mutex:
             self.stats["events"] += 1
+            if self._loop_thread is not None and threading.get_ident() != self._loop_thread:
+                self._foreign_events += 1
             if isinstance(event, SourceChanged):
                 if event.source in self._sources:
                     self.stats["coalesced"] += 1
@@ -373,11 +377,20 @@ class Scheduler:
         and still repaints during a long one.
         """
         deadline = self.clock() + self.backlog_max
+        from_threads = False
         while True:
-            start = self.stats["events"]
-            await self._settle_round(dragging=dragging)
-            if self.stats["events"] - start < self.backlog_events or self.clock() >= deadline:
+            start, foreign = self.stats["events"], self._foreign_events
+            if from_threads:
+                # Another thread (a subshell) delivers this backlog: it needs no loop
+                # iterations from us, only the GIL, which spinning through checkpoints
+                # would contend for.  Pause instead.
+                await anyio.sleep(self.drag_settle)
+            else:
+                await self._settle_round(dragging=dragging)
+            got = self.stats["events"] - start
+            if got < self.backlog_events or self.clock() >= deadline:
                 return
+            from_threads = self._foreign_events - foreign == got
             dragging = True
 
     async def _settle_round(self, *, dragging: bool) -> None:
