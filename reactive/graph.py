@@ -582,6 +582,12 @@ class Graph:
             return any(p.is_prefix_of(q) for p in defs)
         return any(p.overlaps(q) for p in defs)
 
+    def reads_nothing(self, cell_id: str) -> bool:
+        """No other cell's write can be an input of this cell (so no parent, ever)."""
+        cell = self.cells[cell_id]
+        a = cell.analysis
+        return not (cell.conservative or self.refs(cell_id) or a.receivers or a.calls)
+
     def parents(self, cell_id: str) -> set[str]:
         """Cells whose writes this cell reads."""
         cell = self.cells[cell_id]

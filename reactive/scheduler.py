@@ -684,7 +684,7 @@ class Scheduler:
         async with _Held(self.lock):
             self._absorb()
             self.graph.upsert(cell_id, source, self._analyze(source), position)
-            if upstream:
+            if upstream and not self.graph.reads_nothing(cell_id):
                 # re-planned after every run: restoring one writer can expose
                 # another (re-running `a = b = 0` also resets what a later cell set)
                 ran: set[str] = set()

@@ -59,6 +59,8 @@ class KernelExecutor:
     def sources_read(self, refs: Iterable[SymbolPath], source: str = "") -> frozenset[Source]:
         found: set[Source] = set()
         refs = list(refs)
+        if not refs:  # every resolver finds sources among the paths read
+            return frozenset()
         for resolver in self.resolvers:
             try:
                 found |= resolver(self.shell.user_ns, refs, source)

@@ -188,3 +188,22 @@ def test_item_write_reaches_readers_of_methods_and_attributes() -> None:
     assert P("arr", Item(0)).overlaps(P("arr", "sum"))
     assert not P("d", Item("a")).overlaps(P("d", Item("b")))
     assert not P("s", "value").overlaps(P("s", "max"))
+
+
+def test_reads_nothing_only_for_cells_no_write_can_reach() -> None:
+    """The user's run skips planning stale upstream for these: it must never be wrong."""
+    g = nb(
+        "x = 1",
+        "import math\nlst = []",
+        "y = x + 1",
+        "lst.append(2)",
+        "def f():\n    return x",
+        "z = f()",
+        "exec('w = 1')",
+        "print('hello')",
+    )
+    assert [g.reads_nothing(f"c{i}") for i in range(1, 9)] == [
+        *(True, True, False, False, True, False, False, True)
+    ]
+    for i in range(1, 9):  # and where it says so, there is no parent
+        assert not (g.reads_nothing(f"c{i}") and g.parents(f"c{i}"))
