@@ -591,7 +591,7 @@ def run(quick: bool = False) -> str:
         print(f"[widgets] {text}", file=sys.stderr, flush=True)
 
     started = time.monotonic()
-    n, reps = (10, 2) if quick else (100, 30)
+    n, reps = (10, 2) if quick else (100, 60)
     load_before = _load()
     root = str(Path(__file__).resolve().parent.parent)
     if root not in sys.path:
