@@ -154,8 +154,6 @@ class Scheduler:
         self.stats = {"events": 0, "coalesced": 0, "runs": 0, "batches": 0}
         #: events submitted from threads other than the serving loop's
         self._foreign_events = 0
-        #: whether the latest event came from another thread
-        self._last_foreign = False
         #: upper bound of loop iterations spent collecting events after a run
         self.settle_checkpoints = 32
         #: how long to wait for the next event of a drag before running on (s)
@@ -217,9 +215,8 @@ class Scheduler:
         now = self.clock()
         with self._mutex:
             self.stats["events"] += 1
-            foreign = self._loop_thread is not None and threading.get_ident() != self._loop_thread
-            self._foreign_events += foreign
-            self._last_foreign = foreign
+            if self._loop_thread is not None and threading.get_ident() != self._loop_thread:
+                self._foreign_events += 1
             if isinstance(event, SourceChanged):
                 if event.source in self._sources:
                     self.stats["coalesced"] += 1
@@ -409,12 +406,7 @@ class Scheduler:
             # A drag is on.  The browser keeps one update in flight and sends the
             # next only when the previous one's idle arrives -- which a busy kernel
             # publishes only now.  Waiting one round trip for it saves starting a
-            # whole run on a value that is already superseded.  Not for updates a
-            # subshell thread takes: it answered them long ago, the next one comes
-            # when the user moves again, and waiting would only delay the last
-            # value of every drag.
-            if self._last_foreign:
-                return
+            # whole run on a value that is already superseded.
             arrival = self._wakeup = anyio.Event()
             with anyio.move_on_after(self.drag_settle):
                 await arrival.wait()
