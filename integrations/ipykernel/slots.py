@@ -130,11 +130,13 @@ class Slots:
         """
         value = _json_safe(outputs)
         with self._lock:
+            again = False
             if redisplayed and _has_widget(value) and self._sent.get(cell_id) == _key(value):
                 self._cancel(cell_id)
                 self._send(cell_id, (), False)
+                again = True  # what was already painted: no new repaint to rate-limit
             image = _has_image(value)
-            if image and self.max_fps > 0:
+            if image and self.max_fps > 0 and not again:
                 wait = self._painted.get(cell_id, -1e9) + 1.0 / self.max_fps - time.monotonic()
                 if wait > 0:
                     self._pending[cell_id] = value
