@@ -26,7 +26,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import contextvars
-import inspect
 import logging
 import sys
 import threading
@@ -34,6 +33,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import ipywidgets
+from reactive.integrations.ipykernel.parents import concurrent_comms
 from reactive.integrations.patches import Patches, is_ours
 
 from reactive.events import SourceChanged
@@ -264,14 +264,6 @@ def _guard_comm_events(shell: Any, cell_running: Callable[[], bool], patches: Pa
     patches.wrap_attr(events, "trigger", wrap)
 
 
-def _has_concurrent_comms(dispatch: Any) -> bool:
-    """Whether this ipykernel dispatches comm messages while its shell is busy (>= 7)."""
-    try:
-        return "concurrent" in inspect.signature(dispatch).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def _kernel_streams() -> list[Any]:
     """ipykernel's ``OutStream`` objects behind ``sys.stdout``/``sys.stderr``.
 
@@ -479,7 +471,7 @@ class WidgetSources:
         self._output_contexts.install()
         kernel = rt.kernel
         if kernel is not None and hasattr(kernel, "dispatch_shell"):
-            in_order = _has_concurrent_comms(kernel.dispatch_shell)
+            in_order = concurrent_comms(kernel.dispatch_shell)
 
             def wrap_dispatch(dispatch: Any) -> Any:
                 async def dispatch_shell(*args: Any, **kwargs: Any) -> Any:

@@ -17,14 +17,22 @@ puts back the live one instead.  Everything else passes through untouched.
 
 from __future__ import annotations
 
+import inspect
 import threading
-from collections import deque
 from typing import Any
 
 from reactive.integrations.patches import Patches
 
 #: finished requests remembered (a restore names one that finished moments ago)
 FINISHED_KEPT = 256
+
+
+def concurrent_comms(dispatch: Any) -> bool:
+    """Whether this ``dispatch_shell`` handles comm messages while its shell is busy (>= 7)."""
+    try:
+        return "concurrent" in inspect.signature(dispatch).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _msg_id(parent: Any) -> str | None:
@@ -41,22 +49,14 @@ class ParentGuard:
         #: (ident, parent) of the main-shell request being dispatched
         self._live: tuple[Any, dict[str, Any]] | None = None
         self._capture = False
-        self._finished: deque[str] = deque(maxlen=FINISHED_KEPT)
-        self._finished_set: set[str] = set()
-        self.stats = {"restores_redirected": 0}
+        #: msg_ids of finished requests, oldest first (a dict keeps insertion order)
+        self._finished: dict[str, None] = {}
 
     @staticmethod
     def needed(kernel: Any) -> bool:
         """Only kernels that dispatch comm messages concurrently (ipykernel >= 7)."""
-        import inspect
-
         dispatch = getattr(kernel, "dispatch_shell", None)
-        if dispatch is None or not hasattr(kernel, "set_parent"):
-            return False
-        try:
-            return "concurrent" in inspect.signature(dispatch).parameters
-        except (TypeError, ValueError):
-            return False
+        return dispatch is not None and hasattr(kernel, "set_parent") and concurrent_comms(dispatch)
 
     def install(self) -> None:
         guard = self
@@ -90,9 +90,8 @@ class ParentGuard:
                     elif (
                         guard._live is not None
                         and parent is not guard._live[1]
-                        and _msg_id(parent) in guard._finished_set
+                        and _msg_id(parent) in guard._finished
                     ):
-                        guard.stats["restores_redirected"] += 1
                         ident, parent = guard._live
                 return set_parent(ident, parent, channel)
 
@@ -107,7 +106,6 @@ class ParentGuard:
     def _finish(self, msg_id: str | None) -> None:
         if msg_id is None:
             return
-        if len(self._finished) == self._finished.maxlen:
-            self._finished_set.discard(self._finished[0])
-        self._finished.append(msg_id)
-        self._finished_set.add(msg_id)
+        self._finished[msg_id] = None
+        if len(self._finished) > FINISHED_KEPT:
+            del self._finished[next(iter(self._finished))]

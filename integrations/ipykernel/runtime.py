@@ -394,8 +394,7 @@ class Runtime:
 
     def _inputless(self, cid: str) -> bool:
         """Whether nothing another cell or a widget changes can make this cell re-run."""
-        cell = self.graph.cells.get(cid)
-        return cell is not None and not cell.conservative and not self.graph.refs(cid)
+        return cid in self.graph and self.graph.reads_nothing(cid)
 
     def _reported(self, run: Callable[[Cell, RunReason], Any]) -> Callable[[Cell, RunReason], Any]:
         """The executor's ``run``, reporting each reactive run to ``on_run`` as well."""
