@@ -347,7 +347,7 @@ class Runtime:
             self.plain_outputs[cid] = tuple(cap.outputs)
         else:
             self.plain_outputs.pop(cid, None)
-            self.slots.fill(cid, cap.outputs, redisplayed=show_slot)
+            self.slots.fill(cid, cap.outputs, redisplayed=show_slot, final=True)
         box["reply"] = reply
         sources = self.executor.sources_read(refs, code)
         status = reply.get("status") if isinstance(reply, dict) else "ok"

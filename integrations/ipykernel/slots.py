@@ -119,8 +119,20 @@ class Slots:
             publish(data, {SLOT_MARK: cell_id})
         return slot
 
-    def fill(self, cell_id: str, outputs: Iterable[Output], *, redisplayed: bool = False) -> bool:
+    def fill(
+        self,
+        cell_id: str,
+        outputs: Iterable[Output],
+        *,
+        redisplayed: bool = False,
+        final: bool = False,
+    ) -> bool:
         """Make the slot show exactly ``outputs``; False when nothing was sent (yet).
+
+        ``final``: the last fill of a user's request.  It is never held back by the
+        frame-rate cap: the reply and ``idle`` follow it, and the page must show the
+        request's whole output by then (a held fill would land later, in the next
+        request's time -- a figure's second view appearing while another cell runs).
 
         ``redisplayed``: the slot was just displayed anew in a cleared output area (a
         user's request).  JupyterLab 3's widget manager (jupyterlab_widgets 3.0.16, the
@@ -136,7 +148,7 @@ class Slots:
                 self._send(cell_id, (), False)
                 again = True  # what was already painted: no new repaint to rate-limit
             image = _has_image(value)
-            if image and self.max_fps > 0 and not again:
+            if image and self.max_fps > 0 and not (again or final):
                 wait = self._painted.get(cell_id, -1e9) + 1.0 / self.max_fps - time.monotonic()
                 if wait > 0:
                     self._pending[cell_id] = value

@@ -498,6 +498,35 @@ def test_widget_figure_updated_in_place_is_not_redisplayed(nb: Notebook) -> None
     assert probe(nb, "list(map(int, line.get_ydata()))") == [0, 4]
 
 
+def test_a_request_shows_its_last_image_before_its_reply_despite_the_frame_rate_cap(
+    nb: Notebook,
+) -> None:
+    # the first image goes out while the cell runs (streamed after one interval); the
+    # final fill comes well inside 1/max_fps of it, and must not wait for the cap
+    cfg = f"{RT}.config"
+    nb.execute(
+        "fps",
+        f"saved = ({cfg}.max_fps, {cfg}.stream_interval_ms)\n"
+        f"{cfg}.max_fps = 1\n{cfg}.stream_interval_ms = 50",
+    )
+    try:
+        nb.execute("n", "n = 1")  # a cell another cell's write reaches has a slot
+        nb.execute(
+            "pics",
+            "import time\nfrom IPython.display import display\n"
+            "display({'image/png': 'AAAA', 'text/plain': f'first {n}'}, raw=True)\n"
+            "time.sleep(0.3)\n"
+            "display({'image/png': 'BBBB', 'text/plain': 'second'}, raw=True)",
+        )
+        # execute() returned on the request's idle: what the page shows now is what the
+        # user sees when the cell's [*] turns into a number
+        assert nb.text("pics") == "first 1\nsecond\n"
+        painted = slot_updates(nb, "pics", 0)
+        assert [len(u["outputs"]) for u in painted] == [1, 2], "streamed, then final"
+    finally:
+        nb.execute("fps", f"{cfg}.max_fps, {cfg}.stream_interval_ms = saved")
+
+
 def test_inline_figures_repaint_at_most_max_fps_and_end_on_the_final_state(nb: Notebook) -> None:
     nb.execute("mpl", "import matplotlib\nimport matplotlib.pyplot as plt\n%matplotlib inline")
     nb.execute("fps", f"{RT}.config.max_fps = 4")
