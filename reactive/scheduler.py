@@ -162,6 +162,11 @@ class Scheduler:
         self.backlog_events = 16
         #: longest a backlog may hold the next run back (s): a flood still repaints
         self.backlog_max = 0.5
+        #: events per second from other threads that only a flood produces: a browser
+        #: keeps one update in flight and sends at most its pointer rate (~60-120 Hz)
+        self.flood_rate = 500.0
+        #: how long each pause lasts while another thread drains a flood (s)
+        self.flood_pause = 0.02
 
     # ------------------------------------------------------------ settings
     def set_debounce(self, seconds: float, source: Source | None = None) -> None:
@@ -347,7 +352,8 @@ class Scheduler:
     async def _pump(self) -> float | None:
         """Run work until none is runnable; return seconds until the next due item."""
         while True:
-            events_before = self.stats["events"]
+            events_before, foreign_before = self.stats["events"], self._foreign_events
+            started = self.clock()
             async with self.lock:
                 self._busy = True
                 try:
@@ -356,7 +362,12 @@ class Scheduler:
                     self._busy = False
             if wait is _RAN:
                 self._progress.set()
-                await self._settle(dragging=self.stats["events"] > events_before)
+                got = self.stats["events"] - events_before
+                from_threads = self._foreign_events - foreign_before == got
+                if from_threads and self._flooding(got, self.clock() - started):
+                    await self._pause_for_threads(self.clock() + self.backlog_max)
+                else:
+                    await self._settle(dragging=got > 0)
                 continue
             return wait
 
@@ -377,21 +388,38 @@ class Scheduler:
         and still repaints during a long one.
         """
         deadline = self.clock() + self.backlog_max
-        from_threads = False
         while True:
             start, foreign = self.stats["events"], self._foreign_events
-            if from_threads:
-                # Another thread (a subshell) delivers this backlog: it needs no loop
-                # iterations from us, only the GIL, which spinning through checkpoints
-                # would contend for.  Pause instead.
-                await anyio.sleep(self.drag_settle)
-            else:
-                await self._settle_round(dragging=dragging)
+            await self._settle_round(dragging=dragging)
             got = self.stats["events"] - start
             if got < self.backlog_events or self.clock() >= deadline:
                 return
-            from_threads = self._foreign_events - foreign == got
+            if self._foreign_events - foreign == got:
+                await self._pause_for_threads(deadline)
+                return
             dragging = True
+
+    def _flooding(self, events: int, seconds: float) -> bool:
+        """Whether ``events`` from other threads in ``seconds`` are more than a drag makes."""
+        return events >= 4 and events >= self.flood_rate * seconds
+
+    async def _pause_for_threads(self, deadline: float) -> None:
+        """Stay out of the way while another thread (a subshell) drains a flood.
+
+        That thread needs no loop iterations from us, only the GIL -- and so
+        does the host's thread that reads the socket, behind which the user's
+        next request waits.  Spinning through checkpoints or starting a run
+        on a value already superseded would take the GIL from both; pausing
+        lets the flood drain at the host's own speed.  The pause ends when the
+        rate falls to what a drag makes (the flood is over: the final value
+        runs at once), or at ``deadline``, so a long flood still repaints.
+        """
+        while self.clock() < deadline:
+            start = self.stats["events"]
+            began = self.clock()
+            await anyio.sleep(self.flood_pause)
+            if not self._flooding(self.stats["events"] - start, self.clock() - began):
+                return
 
     async def _settle_round(self, *, dragging: bool) -> None:
         start = self.stats["events"]

@@ -288,6 +288,28 @@ async def test_submit_from_another_thread() -> None:
     assert nb.out("c1") == "50\n"
 
 
+async def test_a_flood_from_another_thread_pauses_runs_until_it_is_drained() -> None:
+    """A subshell taking in a flood needs the GIL, not our runs on superseded values."""
+    nb = Notebook(["print(s.value)"], sources={"s": 0}, cost={"c1": 0.005}, blocking=False)
+
+    def flood() -> int:
+        v, end = 0, time.monotonic() + 0.4
+        while time.monotonic() < end:  # ~5,000 events a second, 10x a drag's rate
+            v += 1
+            nb.set("s", v)
+            time.sleep(0.0002)
+        return v
+
+    async with nb.serving():
+        await nb.run_all()
+        last = await anyio.to_thread.run_sync(flood)
+        await nb.sched.quiescent(timeout=5)
+    assert nb.out("c1") == f"{last}\n", "the final value is shown"
+    # the first event runs at once; then one run per backlog_max (0.5 s) at most, and the
+    # final value: a run every few ms (one per 5 ms run and settle) would be dozens
+    assert nb.runs("c1") - 1 <= 3, nb.runs("c1")
+
+
 async def test_apply_failure_is_contained() -> None:
     nb = Notebook(["print(s.value)"], sources={"s": 0})
 
