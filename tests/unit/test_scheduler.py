@@ -310,6 +310,20 @@ async def test_a_flood_from_another_thread_pauses_runs_until_it_is_drained() -> 
     assert nb.runs("c1") - 1 <= 3, nb.runs("c1")
 
 
+async def test_a_move_another_thread_took_during_a_run_runs_next_without_the_drag_wait() -> None:
+    """A subshell answered the move at once: no next move is held back waiting for us."""
+    nb = Notebook(["print(s.value)"], sources={"s": 0}, cost={"c1": 0.05}, blocking=False)
+    nb.sched.drag_settle = 2.0  # waiting for a next move would show
+    async with nb.serving():
+        await nb.run_all()
+        nb.set("s", 1)
+        await anyio.sleep(0.01)  # c1 runs with 1
+        await anyio.to_thread.run_sync(nb.set, "s", 2)
+        with anyio.fail_after(1.0):
+            await nb.sched.quiescent()
+    assert nb.out("c1") == "2\n"
+
+
 async def test_apply_failure_is_contained() -> None:
     nb = Notebook(["print(s.value)"], sources={"s": 0})
 
