@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .timers import TIMERS, Handle
+
 Output = dict[str, Any]
 
 
@@ -118,7 +120,7 @@ class OutputCapture:
         self._saved: dict[str, Any] = {}
         self.error: Output | None = None
         self._lock = threading.RLock()
-        self._timer: threading.Timer | None = None
+        self._timer: Handle | None = None
         self._active = False
         #: display ids this capture showed, for update_display from later cells
         self.display_ids: set[str] = set()
@@ -226,9 +228,7 @@ class OutputCapture:
                 outputs = self.snapshot()
             else:
                 if self._timer is None and self._active:
-                    self._timer = threading.Timer(wait, self._trailing)
-                    self._timer.daemon = True
-                    self._timer.start()
+                    self._timer = TIMERS.call_later(wait, self._trailing)
                 return
         self.on_change(outputs)
 

@@ -32,6 +32,7 @@ from .lineage import KernelLineage
 from .notebook_order import NotebookOrder
 from .parents import ParentGuard
 from .slots import Slots
+from .timers import TIMERS
 
 log = logging.getLogger("reactive")
 
@@ -198,6 +199,7 @@ class Runtime:
             self._task = None
         # slots stay open: they are what the cells show, unloading must not blank them
         self.slots.forget_all()
+        TIMERS.stop()  # what was held back was just sent; no thread is left behind
 
     def _ensure_serving(self) -> None:
         """Start the scheduler on the kernel's loop once one is running.

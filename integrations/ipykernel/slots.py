@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .capture import Output
+from .timers import TIMERS, Handle
 
 #: metadata our slot's display carries, so tools can tell it from user widgets
 SLOT_MARK = "reactive_slot"
@@ -72,7 +73,7 @@ class Slots:
         self.updates_deferred = 0
         self._painted: dict[str, float] = {}
         self._pending: dict[str, tuple[Output, ...]] = {}
-        self._timers: dict[str, threading.Timer] = {}
+        self._timers: dict[str, Handle] = {}
         self._lock = threading.RLock()
 
     def get(self, cell_id: str) -> Any:
@@ -154,10 +155,7 @@ class Slots:
                     self._pending[cell_id] = value
                     self.updates_deferred += 1
                     if cell_id not in self._timers:
-                        timer = threading.Timer(wait, self._trailing, (cell_id,))
-                        timer.daemon = True
-                        self._timers[cell_id] = timer
-                        timer.start()
+                        self._timers[cell_id] = TIMERS.call_later(wait, self._trailing, cell_id)
                     return False
             self._cancel(cell_id)
             return self._send(cell_id, value, image)
