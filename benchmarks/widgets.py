@@ -13,7 +13,8 @@ shell, and comms over a subshell (JupyterLab 4.6's default).
   dependent cell shows the new value. Baselines, in plain ipykernels running at the same
   time with updates interleaved: ``interactive_output`` and an ``observe`` callback that
   sets an Output widget's ``outputs`` (the best a hand-wired callback does).
-* Burst: 50 updates at 100 Hz into a cell that sleeps 30 ms then prints the value, against
+* Burst: 50 updates at 100 Hz (on average: the gaps are jittered, see ``BURST_JITTER``) into
+  a cell that sleeps 30 ms then prints the value, against
   ``ipywidgets.interact`` doing the same in a plain ipykernel; (a) under the frontend's
   one-update-in-flight throttle, (b) as a raw flood.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import json
+import random
 import sys
 import tempfile
 import time
@@ -40,6 +42,12 @@ LATENCY_ADDED_TARGET_MS = 5.0
 FLOOD_SPEEDUP_TARGET = 10.0
 BURST_EVENTS = 50
 BURST_HZ = 100.0
+#: Each gap between moves is 1/BURST_HZ times a factor drawn uniformly from this range (the
+#: same draws for every kernel in a repetition). With an exact 10 ms grid and a cell of fixed
+#: cost, where the last move falls in the run cycle -- and so the whole result -- is set by
+#: the run's length modulo the grid: identical code measured 0.77x-1.14x interact from one
+#: suite to the next. A pointer's moves are not that regular either.
+BURST_JITTER = (0.5, 1.5)
 BURST_SLEEP = 0.03
 BURST_TIMEOUT = 30.0
 #: An update whose ``busy`` comes later than this after sending waited for a busy shell.
@@ -395,7 +403,16 @@ def _interact_runs(nb: Any, since: int) -> dict[str, tuple[float, float]]:
     return {k: (v[0], v[-1]) for k, v in marks.items() if len(v) >= 2}
 
 
-def burst(page: Page, throttled: bool) -> Burst:
+def move_times(seed: int) -> list[float]:
+    """Seconds after the first move at which each of the burst's moves is made."""
+    rng = random.Random(seed)
+    times = [0.0]
+    for _ in range(BURST_EVENTS - 1):
+        times.append(times[-1] + rng.uniform(*BURST_JITTER) / BURST_HZ)
+    return times
+
+
+def burst(page: Page, throttled: bool, seed: int = 0) -> Burst:
     nb, widget = page.nb, page.widgets["b"]
     nb.drain(quiet=0.1)
     before = page.executions()
@@ -403,8 +420,8 @@ def burst(page: Page, throttled: bool) -> Burst:
     values = page.values("b", BURST_EVENTS)
     start = time.monotonic()
     last_event = start
-    for i, v in enumerate(values):
-        target = start + i / BURST_HZ
+    for at, v in zip(move_times(seed), values, strict=True):
+        target = start + at
         if throttled:
             _pump_until(nb, target)
             last_event = time.monotonic()
@@ -460,7 +477,7 @@ def bursts(
         for mode, throttled in (("a", True), ("b", False)):
             shift = r % len(all_pages)
             for page in [*all_pages[shift:], *all_pages[:shift]]:
-                got = burst(page, throttled)
+                got = burst(page, throttled, seed=r)
                 results.setdefault((page.routing, mode, page.kind), []).append(got)
         log(f"burst round {r + 1}/{reps} done")
     return results
@@ -564,7 +581,10 @@ def burst_report(results: dict[tuple[str, str, str], list[Burst]], reps: int) ->
     return [
         table(header, rows),
         "",
-        f"* {BURST_EVENTS} slider moves at {BURST_HZ:g} Hz into a cell that sleeps "
+        f"* {BURST_EVENTS} slider moves at {BURST_HZ:g} Hz on average (each gap "
+        f"{BURST_JITTER[0]:g}-{BURST_JITTER[1]:g}x {1e3 / BURST_HZ:g} ms, drawn anew per "
+        "repetition, the same draws for every kernel: on an exact grid the result is set by "
+        "the run's length modulo the grid) into a cell that sleeps "
         f"{BURST_SLEEP * 1e3:g} ms then prints the value; median (min-max) over {reps} "
         'repetitions per row, kernels interleaved. "Last event" is the user\'s last move '
         "(in (a) the harness's `set_widget` call, which may hold it until an `idle`; in (b) "
