@@ -136,20 +136,19 @@ class Slots:
         request's time -- a figure's second view appearing while another cell runs).
 
         ``redisplayed``: the slot was just displayed anew in a cleared output area (a
-        user's request).  JupyterLab 3's widget manager (jupyterlab_widgets 3.0.16, the
-        last for Lab 3) draws such a view without the widgets nested in outputs it
-        already had, so unchanged outputs holding a widget are cleared and set again:
-        a real change of state makes every view draw them.  JupyterLab 4 needs no help.
+        user's request, so the fill is ``final`` too).  JupyterLab 3's widget manager
+        (jupyterlab_widgets 3.0.16, the last for Lab 3) draws such a view without the
+        widgets nested in outputs it already had, so unchanged outputs holding a widget
+        are cleared and set again: a real change of state makes every view draw them.
+        JupyterLab 4 needs no help.
         """
         value = _json_safe(outputs)
         with self._lock:
-            again = False
             if redisplayed and _has_widget(value) and self._sent.get(cell_id) == _key(value):
                 self._cancel(cell_id)
                 self._send(cell_id, (), False)
-                again = True  # what was already painted: no new repaint to rate-limit
             image = _has_image(value)
-            if image and self.max_fps > 0 and not (again or final):
+            if image and self.max_fps > 0 and not final:
                 wait = self._painted.get(cell_id, -1e9) + 1.0 / self.max_fps - time.monotonic()
                 if wait > 0:
                     self._pending[cell_id] = value

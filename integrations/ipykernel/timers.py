@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+log = logging.getLogger("reactive")
 
 
 class Handle:
@@ -65,29 +68,32 @@ class Timers:
 
     def _loop(self) -> None:
         me = threading.current_thread()
-        while True:
-            with self._cond:
-                while True:
-                    if self._thread is not me:
-                        return  # stopped, or replaced by a newer thread
-                    while self._heap and self._heap[0][2].cancelled:
-                        heapq.heappop(self._heap)
-                    if not self._heap:
-                        self._cond.wait()
-                        continue
-                    wait = self._heap[0][0] - time.monotonic()
-                    if wait <= 0:
-                        _, _, handle, fn, args = heapq.heappop(self._heap)
-                        break
-                    self._cond.wait(wait)
-            if handle.cancelled:
+        while (entry := self._next(me)) is not None:
+            handle, fn, args = entry
+            if handle.cancelled:  # cancelled after it was taken off the heap
                 continue
             try:
                 fn(*args)
             except Exception:  # one failed push must not stop the others
-                import logging
+                log.exception("reactive: timer callback failed")
 
-                logging.getLogger("reactive").exception("reactive: timer callback failed")
+    def _next(
+        self, me: threading.Thread
+    ) -> tuple[Handle, Callable[..., Any], tuple[Any, ...]] | None:
+        """Wait for the earliest live deadline and take it; None once this thread is stopped."""
+        with self._cond:
+            while self._thread is me:  # else stopped, or replaced by a newer thread
+                while self._heap and self._heap[0][2].cancelled:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                wait = self._heap[0][0] - time.monotonic()
+                if wait <= 0:
+                    _, _, handle, fn, args = heapq.heappop(self._heap)
+                    return handle, fn, args
+                self._cond.wait(wait)
+            return None
 
 
 #: the process's timer thread (the kernel runs one runtime)
