@@ -29,6 +29,7 @@ import contextvars
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -285,6 +286,10 @@ def _kernel_streams() -> list[Any]:
     return found
 
 
+#: longest a widget dispatch lets IOPub fall behind by skipping empty flushes (s)
+IOPUB_CATCH_UP = 0.02
+
+
 def _skip_empty_flushes(stream: Any, patches: Patches) -> None:
     """Make ``stream.flush()`` a no-op inside a widget dispatch when nothing is pending.
 
@@ -296,9 +301,17 @@ def _skip_empty_flushes(stream: Any, patches: Patches) -> None:
     the ``idle`` that follows goes through the same IOPub queue, so it still
     leaves after anything already in flight.  Anything written (an observer's
     print) sets ``_flush_pending`` and is flushed exactly as before.
+
+    Still, one flush in every ``IOPUB_CATCH_UP`` seconds waits.  Without any,
+    a flood over a subshell ran ahead of the IOPub thread by tens of thousands
+    of status messages, and the next flush that did wait -- the displayhook's,
+    when the user ran ``1+1`` on the main shell -- waited behind all of them:
+    up to 0.8 s for ``1+1``, where plain ipykernel (which waits every time)
+    answers in 20 ms.
     """
     if "flush" in vars(stream) or not hasattr(stream, "_flush_pending"):
         return
+    waited = [time.monotonic()]
 
     def wrap(original: Any) -> Any:
         def flush() -> None:
@@ -307,9 +320,11 @@ def _skip_empty_flushes(stream: Any, patches: Patches) -> None:
                 and getattr(stream, "echo", None) is None
                 and not getattr(stream, "_flush_pending", True)
                 and not getattr(stream, "_subprocess_flush_pending", True)
+                and time.monotonic() - waited[0] < IOPUB_CATCH_UP
             ):
                 return
             original()
+            waited[0] = time.monotonic()
 
         return flush
 

@@ -279,6 +279,9 @@ class _Future:
 class _IOThread(threading.Thread):
     """Owns the shell/control/iopub sockets: sends queued messages, stamps received ones."""
 
+    #: messages read from one socket before the others get their turn
+    BATCH = 64
+
     def __init__(self, session: Session, sockets: dict[str, zmq.Socket]) -> None:
         super().__init__(name="kernel-harness-io", daemon=True)
         self.session = session
@@ -324,7 +327,11 @@ class _IOThread(threading.Thread):
                 for sock, name in by_socket.items():
                     if sock not in events:
                         continue
-                    while True:
+                    # a bounded batch per socket and round: under a flood iopub never runs
+                    # dry, and reading it to the end starved the shell socket -- a reply
+                    # the kernel sent at once sat here for seconds (JupyterLab's server
+                    # reads each channel from its own handler, fairly)
+                    for _ in range(self.BATCH):
                         _, msg = self.session.recv(sock, mode=zmq.NOBLOCK)
                         if msg is None:
                             break
