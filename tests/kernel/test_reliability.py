@@ -274,7 +274,9 @@ def test_with_comms_on_a_subshell_the_main_shell_answers_within_a_second_during_
     assert len(pairs) >= 5, waits
     late = sum(r - p for r, p in pairs) / len(pairs)
     assert late <= 1.0, waits
-    assert len(handled["reactive"]) >= 5 and max(handled["reactive"]) < 1.0, handled
+    # within a second, as the issue asks -- and in practice far less (plain: 10-20 ms);
+    # 0.25 s catches the IOPub backlog that made it 0.3-0.8 s (IOPUB_CATCH_UP)
+    assert len(handled["reactive"]) >= 5 and max(handled["reactive"]) < 0.25, handled
     assert max(latencies, default=0.0) < 1.0, latencies
     assert grown < 50, f"kernel memory grew {grown:.1f} MB"
 
