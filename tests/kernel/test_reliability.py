@@ -183,8 +183,8 @@ def _flood_with_probes(nb: Notebook, comm: str, values: range) -> tuple[list[str
     return sent, probes
 
 
-def _taken_up(nb: Notebook, msg_ids: list[str]) -> list[float | None]:
-    """How long after it was sent the kernel started each request (its ``execute_input``).
+def _started(nb: Notebook, msg_ids: list[str]) -> list[float | None]:
+    """When the kernel started each request: its ``execute_input`` stamp.
 
     The kernel's own stamp, not the reply's arrival: the page shows the request's output
     and ``idle`` from iopub as soon as it ran, while the reply goes back through
@@ -192,24 +192,26 @@ def _taken_up(nb: Notebook, msg_ids: list[str]) -> list[float | None]:
     plain ipykernel alike (the execute_input of the first probe at 3 s, its reply at 13 s).
     None where iopub dropped the stamp (the kernel's PUB socket queues 1,000 messages).
     """
+    started = [nb.entries("execute_input", parent_id=mid) for mid in msg_ids]
+    return [stamp(e[0]) if e else None for e in started]
+
+
+def _taken_up(nb: Notebook, msg_ids: list[str], started: list[float | None]) -> list[float | None]:
+    """How long after it was sent the kernel started each request."""
     wall = time.time() - time.monotonic()  # the harness stamps sends on the monotonic clock
-    waits: list[float | None] = []
-    for mid in msg_ids:
-        started = nb.entries("execute_input", parent_id=mid)
-        waits.append(stamp(started[0]) - (nb.sent_at(mid) + wall) if started else None)
-    return waits
+    return [
+        None if t is None else t - (nb.sent_at(mid) + wall)
+        for mid, t in zip(msg_ids, started, strict=True)
+    ]
 
 
-def _handled(nb: Notebook, probes: list[str]) -> list[float]:
+def _handled(nb: Notebook, msg_ids: list[str], started: list[float | None]) -> list[float]:
     """From the main shell starting each request to its reply: the kernel's own stamps."""
-    for mid in probes:
-        nb.wait_reply(mid, timeout=120)  # the reply only: iopub may drop the idle
-    handled = []
-    for mid in probes:
-        started = [stamp(e) for e in nb.entries("execute_input", parent_id=mid)]
-        if started:
-            handled.append(stamp(nb._replies[mid]) - started[0])
-    return handled
+    return [
+        stamp(nb._replies[mid]) - t
+        for mid, t in zip(msg_ids, started, strict=True)
+        if t is not None
+    ]
 
 
 def _one_plus_one_while_draining(nb: Notebook, sent: list[str]) -> list[float]:
@@ -257,8 +259,11 @@ def test_with_comms_on_a_subshell_the_main_shell_answers_within_a_second_during_
             # the last value shown, not the last idle: IOPub may drop idles under this flood
             wait_text(nb, "dep", f"v {values[-1]}\n", timeout=180)
             grown = rss_mb(kernel_pid(nb)) - rss_before
-        waits[kind] = _taken_up(nb, probes)
-        handled[kind] = _handled(nb, probes)
+        for mid in probes:
+            nb.wait_reply(mid, timeout=120)  # the reply only: iopub may drop the idle
+        started = _started(nb, probes)
+        waits[kind] = _taken_up(nb, probes, started)
+        handled[kind] = _handled(nb, probes, started)
         nb.shutdown(now=True)  # gone, not still draining beside the next kernel
     print(
         f"1+1 every 2,000 updates, taken up after: {json.dumps(waits)}; "
