@@ -21,6 +21,7 @@ from reactive.paths import MISSING, SymbolPath, resolve
 
 from .capture import Output, OutputCapture
 from .slots import Slots
+from .transforms import CellTransforms
 
 __all__ = ["MISSING", "KernelExecutor", "fingerprints", "resolve"]
 _MISSING = MISSING  # the name other integration modules import
@@ -44,6 +45,8 @@ class KernelExecutor:
     def __init__(self, shell: Any, slots: Slots, *, stream_interval: float = 0.1) -> None:
         self.shell = shell
         self.slots = slots
+        #: IPython's transform_cell, cached per source where that is exact
+        self.transform = CellTransforms(shell)
         self.stream_interval = stream_interval
         self.resolvers: list[SourceResolver] = []
         self.graph_refs: Callable[[str], frozenset[SymbolPath]] = lambda cid: frozenset()
@@ -119,7 +122,7 @@ class KernelExecutor:
         interrupted = False
         with _busy(self), _interruptible(), cap:
             try:
-                transformed = shell.transform_cell(cell.source)
+                transformed = self.transform(cell.source)
             except Exception:
                 transformed = cell.source
             try:

@@ -220,7 +220,7 @@ class Runtime:
 
     # -------------------------------------------------------- executions
     def _transform(self, source: str) -> str:
-        return self.shell.transform_cell(source)
+        return self.executor.transform(source)
 
     def cell_key(self, cell_id: str | None, code: str, meta: dict[str, Any] | None) -> str:
         """The frontend's cell id; without one, a key per distinct source.
