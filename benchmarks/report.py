@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import platform
+import random
 import re
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 README = Path(__file__).with_name("README.md")
@@ -61,3 +62,34 @@ def write_section(name: str, body: str) -> None:
         else text.rstrip() + "\n\n" + section + "\n"
     )
     README.write_text(text)
+
+
+def mean(values: Sequence[float]) -> float:
+    return statistics.fmean(values)
+
+
+def bootstrap_ratio(
+    num: Sequence[float],
+    den: Sequence[float],
+    stat: Callable[[Sequence[float]], float],
+    *,
+    resamples: int = 4000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile interval of ``stat(num) / stat(den)``, resampling repetitions in pairs.
+
+    ``num[i]`` and ``den[i]`` come from the same repetition (the same input, measured
+    back to back), so they are drawn together.  A ratio of two noisy medians can swing
+    by 10% between runs of identical code; the interval says how far to trust it.
+    """
+    if len(num) != len(den) or not num:
+        raise ValueError("bootstrap_ratio needs two equally long, non-empty samples")
+    rng = random.Random(seed)
+    n, ratios = len(num), []
+    for _ in range(resamples):
+        idx = [rng.randrange(n) for _ in range(n)]
+        ratios.append(stat([num[i] for i in idx]) / stat([den[i] for i in idx]))
+    ratios.sort()
+    tail = (1 - level) / 2
+    return ratios[int(tail * resamples)], ratios[min(resamples - 1, int((1 - tail) * resamples))]
