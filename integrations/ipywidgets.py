@@ -286,8 +286,10 @@ def _kernel_streams() -> list[Any]:
     return found
 
 
-#: longest a widget dispatch lets IOPub fall behind by skipping empty flushes (s)
+#: a widget dispatch's empty flush waits for IOPub again only when it skipped at least
+#: ``IOPUB_CATCH_UP_SKIPS`` flushes over at least ``IOPUB_CATCH_UP`` seconds
 IOPUB_CATCH_UP = 0.02
+IOPUB_CATCH_UP_SKIPS = 32
 
 
 def _skip_empty_flushes(stream: Any, patches: Patches) -> None:
@@ -302,16 +304,20 @@ def _skip_empty_flushes(stream: Any, patches: Patches) -> None:
     leaves after anything already in flight.  Anything written (an observer's
     print) sets ``_flush_pending`` and is flushed exactly as before.
 
-    Still, one flush in every ``IOPUB_CATCH_UP`` seconds waits.  Without any,
-    a flood over a subshell ran ahead of the IOPub thread by tens of thousands
-    of status messages, and the next flush that did wait -- the displayhook's,
-    when the user ran ``1+1`` on the main shell -- waited behind all of them:
-    up to 0.8 s for ``1+1``, where plain ipykernel (which waits every time)
-    answers in 20 ms.
+    Still, a flush waits once the skipped ones add up (``IOPUB_CATCH_UP_SKIPS``
+    of them, and ``IOPUB_CATCH_UP`` seconds since the last wait).  Without
+    that, a flood over a subshell ran ahead of the IOPub thread by tens of
+    thousands of status messages, and the next flush that did wait -- the
+    displayhook's, when the user ran ``1+1`` on the main shell -- waited
+    behind all of them: up to 0.8 s for ``1+1``, where plain ipykernel (which
+    waits every time) answers in 20 ms.  A drag skips two flushes per update,
+    leaving IOPub a handful of messages behind at most: its idles go out
+    without a wait (a timed catch-up alone cost a drag 0.7 ms between every
+    two runs, each time the main shell answered an update).
     """
     if "flush" in vars(stream) or not hasattr(stream, "_flush_pending"):
         return
-    waited = [time.monotonic()]
+    waited, skipped = [time.monotonic()], [0]
 
     def wrap(original: Any) -> Any:
         def flush() -> None:
@@ -320,11 +326,15 @@ def _skip_empty_flushes(stream: Any, patches: Patches) -> None:
                 and getattr(stream, "echo", None) is None
                 and not getattr(stream, "_flush_pending", True)
                 and not getattr(stream, "_subprocess_flush_pending", True)
-                and time.monotonic() - waited[0] < IOPUB_CATCH_UP
+                and (
+                    skipped[0] < IOPUB_CATCH_UP_SKIPS
+                    or time.monotonic() - waited[0] < IOPUB_CATCH_UP
+                )
             ):
+                skipped[0] += 1
                 return
             original()
-            waited[0] = time.monotonic()
+            waited[0], skipped[0] = time.monotonic(), 0
 
         return flush
 
