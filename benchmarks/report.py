@@ -17,7 +17,9 @@ HEADER = """# Benchmarks
 Run with `./run bench` (all suites) or `./run bench core`. Every figure is a
 median (p95 where given) over repeated runs on the machine named in its
 section, with a baseline measured in the same run so ratios stay meaningful
-on a noisy machine. Sections are rewritten by the suite that owns them.
+on a noisy machine; where a ratio is close to its target, the section gives
+a bootstrap confidence interval and judges by it (widgets: throttled bursts).
+Sections are rewritten by the suite that owns them.
 """
 
 
