@@ -9,7 +9,8 @@ is kept -- but only where IPython's own result depends on nothing else:
   token transforms) are pure functions of the text, as long as the lists of
   transforms are the ones that produced the entry;
 * a cell that is one line after them also goes through the prefilter, which
-  reads the namespace (autocall, unescaped magics): never cached;
+  reads the namespace (autocall, unescaped magics): its result is never
+  cached, only the fact that it is one line;
 * ``input_transformers_post`` are user callables with unknown behaviour:
   while any is registered nothing is cached.
 """
@@ -29,7 +30,8 @@ class CellTransforms:
     def __init__(self, shell: Any, capacity: int = CAPACITY) -> None:
         self.shell = shell
         self.capacity = capacity
-        self._cache: OrderedDict[str, tuple[tuple[Any, ...], str]] = OrderedDict()
+        #: source -> (transforms in force, static result or None for a one-line cell)
+        self._cache: OrderedDict[str, tuple[tuple[Any, ...], str | None]] = OrderedDict()
         self.hits = 0
 
     def _signature(self) -> tuple[Any, ...] | None:
@@ -55,14 +57,18 @@ class CellTransforms:
         if sig is None:
             return str(self.shell.transform_cell(source))
         hit = self._cache.get(source)
+        static: str | None
         if hit is not None and hit[0] == sig:
             self._cache.move_to_end(source)
-            self.hits += 1
-            return hit[1]
-        static = str(sig[0].transform_cell(source))
-        if len(static.splitlines()) == 1:  # the namespace-dependent prefilter applies
-            return str(self.shell.transform_cell(source))
-        self._cache[source] = (sig, static)
-        if len(self._cache) > self.capacity:
-            self._cache.popitem(last=False)
-        return static
+            static = hit[1]
+            self.hits += static is not None
+        else:
+            static = str(sig[0].transform_cell(source))
+            if len(static.splitlines()) == 1:  # the namespace-dependent prefilter applies
+                static = None
+            self._cache[source] = (sig, static)
+            if len(self._cache) > self.capacity:
+                self._cache.popitem(last=False)
+        # a one-line cell takes IPython's whole path; remembering that it is one line
+        # spares it a second run of the static transforms (shell.transform_cell reruns them)
+        return str(self.shell.transform_cell(source)) if static is None else static

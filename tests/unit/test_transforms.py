@@ -58,6 +58,27 @@ def test_single_line_cells_go_through_the_prefilter_every_time(shell: Interactiv
     assert t.hits == 0
 
 
+def test_a_one_line_cell_runs_the_static_transforms_once_a_call_after_the_first(
+    shell: InteractiveShell,
+) -> None:
+    mgr = shell.input_transformer_manager
+    expected = shell.transform_cell("x = 1")
+    calls: list[str] = []
+    original = mgr.transform_cell
+
+    def counted(cell: str) -> str:
+        calls.append(cell)
+        return original(cell)
+
+    mgr.transform_cell = counted  # type: ignore[method-assign]
+    t = CellTransforms(shell)
+    got = [t("x = 1") for _ in range(3)]
+    assert got == [expected] * 3
+    # the first call learns the cell is one line (ours, then IPython's own pass); later
+    # calls leave the static transforms to IPython's pass alone
+    assert len(calls) == 2 + 1 + 1
+
+
 def test_a_transform_registered_later_is_applied_to_cached_sources(
     shell: InteractiveShell,
 ) -> None:
