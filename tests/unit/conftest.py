@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 
 from reactive.events import RunResult
-from reactive.graph import Graph
+from reactive.graph import CellStatus, Graph
 from reactive.inprocess import InProcessExecutor, Var
 from reactive.scheduler import Scheduler
 
@@ -50,6 +50,16 @@ class Notebook:
 
     def set(self, name: str, value: Any) -> None:
         self.sched.submit(self.sources[name].change(value))
+
+    async def running(self, cid: str, timeout: float = 5.0) -> None:
+        """Wait until the scheduler has started ``cid`` (an async cell: the loop stays free).
+
+        Loop turns, not a sleep: a test that sends an event "while c1 runs" must not
+        send it before c1 started, where it would merge into the run and test nothing.
+        """
+        with anyio.fail_after(timeout):
+            while self.graph.cells[cid].status is not CellStatus.RUNNING:
+                await anyio.lowlevel.checkpoint()
 
     def out(self, cid: str) -> str:
         return self.ex.outputs.get(cid, "")

@@ -50,7 +50,7 @@ async def test_coalescing_latest_value_wins() -> None:
     async with nb.serving():
         await nb.run_all()
         nb.set("s", 1)  # leading edge: runs at once
-        await anyio.sleep(0.01)
+        await nb.running("c1")
         for v in range(2, 200):  # arrive while c1 runs: merged into one pending entry
             nb.set("s", v)
         await nb.sched.quiescent(timeout=5)
@@ -74,7 +74,7 @@ async def test_supersession_cell_never_starts_on_superseded_inputs() -> None:
     async with nb.serving():
         await nb.run_all()
         nb.set("s", 1)
-        await anyio.sleep(0.01)  # c1 is running with s=1
+        await nb.running("c1")  # with s=1
         nb.set("t", 7)
         nb.set("s", 2)
         await nb.sched.quiescent(timeout=5)
@@ -118,7 +118,7 @@ async def test_interrupt_stops_the_batch_not_the_scheduler() -> None:
     async with nb.serving():
         await nb.run_all()
         nb.set("s", 1)
-        await anyio.sleep(0.01)  # c1 running
+        await nb.running("c1")
         nb.sched.submit(Interrupt())
         await nb.sched.quiescent(timeout=5)
         assert nb.graph.stale() == ["c2", "c3"]
@@ -317,7 +317,7 @@ async def test_a_move_another_thread_took_during_a_run_runs_next_without_the_dra
     async with nb.serving():
         await nb.run_all()
         nb.set("s", 1)
-        await anyio.sleep(0.01)  # c1 runs with 1
+        await nb.running("c1")  # with 1
         await anyio.to_thread.run_sync(nb.set, "s", 2)
         with anyio.fail_after(1.0):
             await nb.sched.quiescent()
