@@ -66,6 +66,10 @@ def write_section(name: str, body: str) -> None:
     README.write_text(text)
 
 
+#: bootstrap resamples behind every interval the suites report
+RESAMPLES = 4000
+
+
 def mean(values: Sequence[float]) -> float:
     return statistics.fmean(values)
 
@@ -75,7 +79,7 @@ def bootstrap_ratio(
     den: Sequence[float],
     stat: Callable[[Sequence[float]], float],
     *,
-    resamples: int = 4000,
+    resamples: int = RESAMPLES,
     level: float = 0.95,
     seed: int = 0,
 ) -> tuple[float, float]:

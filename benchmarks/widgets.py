@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from .kernel import _code_state, _load
-from .report import bootstrap_ratio, mean, median, pct, table
+from .report import RESAMPLES, bootstrap_ratio, mean, median, pct, table
 
 ROUTINGS: tuple[tuple[str, bool], ...] = (("main shell", False), ("subshell", True))
 #: Issue 4 targets.
@@ -557,13 +557,13 @@ class Comparison:
         )
 
     @staticmethod
-    def _ci(ci: tuple[float, float]) -> str:
+    def interval(ci: tuple[float, float]) -> str:
         return f"[{ci[0]:.2f}, {ci[1]:.2f}]"
 
     def cell(self) -> str:
         return (
-            f"{self.means:.2f}x {self._ci(self.means_ci)} / "
-            f"{self.medians:.2f}x {self._ci(self.medians_ci)}"
+            f"{self.means:.2f}x {self.interval(self.means_ci)} / "
+            f"{self.medians:.2f}x {self.interval(self.medians_ci)}"
         )
 
     def throttled_verdict(self) -> str:
@@ -629,11 +629,11 @@ def burst_report(
             if mode == "a":
                 target = "no worse than interact"
                 verdict = cmp.throttled_verdict()
-                ratio = f"means {cmp.means:.3f}x {cmp._ci(cmp.means_ci)}"
+                ratio = f"means {cmp.means:.3f}x {cmp.interval(cmp.means_ci)}"
             else:
                 target = f">= {FLOOD_SPEEDUP_TARGET:g}x better than interact (interval's low end)"
                 verdict = cmp.flood_verdict()
-                ratio = f"medians {cmp.medians:.2f}x {cmp._ci(cmp.medians_ci)}"
+                ratio = f"medians {cmp.medians:.2f}x {cmp.interval(cmp.medians_ci)}"
             verdicts.append(
                 f"{routing}, {label.split(':')[0]}: reactive {mine_s} vs interact {base_s}; "
                 f"interact / reactive, {ratio}; target {target} -> {verdict}"
@@ -673,7 +673,7 @@ def burst_report(
         'sending its `comm_msg`); "consistent" is receiving the message after which the '
         "cell shows the last value. Runs count executions of the cell (reactive) or of the "
         "interact callback.",
-        "* Intervals: 95% percentile bootstrap (4,000 resamples of the repetitions, each "
+        f"* Intervals: 95% percentile bootstrap ({RESAMPLES:,} resamples of the repetitions, each "
         "repetition's two kernels drawn together). (a) is judged on means: the time is "
         "mostly the wait for the run in progress at the last move, spread evenly over a run "
         "cycle, and for such a spread the mean's interval is about half the median's. "

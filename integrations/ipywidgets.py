@@ -312,7 +312,7 @@ def _skip_empty_flushes(stream: Any, patches: Patches) -> None:
     behind all of them: up to 0.8 s for ``1+1``, where plain ipykernel (which
     waits every time) answers in 20 ms.  A drag skips two flushes per update,
     leaving IOPub a handful of messages behind at most: its idles go out
-    without a wait (a timed catch-up alone cost a drag 0.7 ms between every
+    without a wait (a timed catch-up alone cost a drag 0.6 ms between every
     two runs, each time the main shell answered an update).
     """
     if "flush" in vars(stream) or not hasattr(stream, "_flush_pending"):
